@@ -1,0 +1,85 @@
+"""Celery configuration for pixl: queues, routing, prefetch, acks and limits, in one place.
+
+Topology (one topic exchange, `pixl`):
+
+    routing key      queue       task                      who consumes it
+    retrieve.primary primary     pixl.retrieve_primary     retrieval workers (VNA)
+    retrieve.secondary secondary pixl.retrieve_secondary   retrieval workers (PACS)
+    anonymise        anonymise   pixl.anonymise            CPU workers
+    upload           upload      pixl.upload               delivery workers
+
+Retrieval is throttled twice: Celery's `rate_limit` per worker process (below) and a
+cluster-wide limit per archive. Throttled tasks have queues of their own because a
+rate-limited message holds a prefetch slot while it waits.
+"""
+
+from __future__ import annotations
+
+from kombu import Exchange, Queue
+
+from pixl.settings import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.broker_url
+if _settings.embedded_broker:
+    # Embedded default: kombu's filesystem transport, so no broker server is needed.
+    _folder = _settings.broker_folder.resolve()
+    (_folder / "queue").mkdir(parents=True, exist_ok=True)
+    broker_transport_options = {
+        "data_folder_in": str(_folder / "queue"),
+        "data_folder_out": str(_folder / "queue"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+broker_connection_retry_on_startup = True
+
+# Pipeline state lives in the records (SQLAlchemy), not in Celery results.
+task_ignore_result = True
+result_backend = None
+
+pixl_exchange = Exchange("pixl", type="topic", durable=True)
+# Job priority 1-5 from the cohort (RabbitMQ priority queues; the filesystem broker ignores it).
+_priority = {"x-max-priority": 5}
+task_queues = (
+    Queue("primary", pixl_exchange, routing_key="retrieve.primary", queue_arguments=_priority),
+    Queue("secondary", pixl_exchange, routing_key="retrieve.secondary", queue_arguments=_priority),
+    Queue("anonymise", pixl_exchange, routing_key="anonymise", queue_arguments=_priority),
+    Queue("upload", pixl_exchange, routing_key="upload", queue_arguments=_priority),
+)
+task_routes = {
+    "pixl.retrieve_primary": {"exchange": "pixl", "routing_key": "retrieve.primary"},
+    "pixl.retrieve_secondary": {"exchange": "pixl", "routing_key": "retrieve.secondary"},
+    "pixl.anonymise": {"exchange": "pixl", "routing_key": "anonymise"},
+    "pixl.upload": {"exchange": "pixl", "routing_key": "upload"},
+}
+task_default_queue = "primary"
+task_default_exchange = "pixl"
+task_default_exchange_type = "topic"
+task_default_routing_key = "retrieve.primary"
+# A misspelt queue must fail loudly, not create a queue nobody consumes.
+task_create_missing_queues = False
+
+# At-least-once: acknowledge after the task ran, and put the message back if the worker
+# process dies mid-task. Tasks are idempotent (they check the record first).
+task_acks_late = True
+task_reject_on_worker_lost = True
+task_acks_on_failure_or_timeout = True
+# Prefetch = multiplier x concurrency. Retrieval workers run with concurrency
+# PIXL_MAX_MESSAGES_IN_FLIGHT (5) and multiplier 1: at most 5 studies in flight per worker.
+worker_prefetch_multiplier = 1
+worker_max_tasks_per_child = 500
+# A study stuck in one task longer than this is killed and retried (deadline).
+task_time_limit = 1800
+task_soft_time_limit = 1500
+
+task_annotations = {
+    "pixl.retrieve_primary": {"rate_limit": _settings.retrieve_rate_limit},
+    "pixl.retrieve_secondary": {"rate_limit": _settings.retrieve_rate_limit},
+}
+
+task_serializer = "json"
+accept_content = ["json"]
+worker_hijack_root_logger = False
+worker_send_task_events = True
+task_send_sent_event = True

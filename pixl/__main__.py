@@ -1,0 +1,137 @@
+"""Command line: `python -m pixl COMMAND`. Thin: parse, call the plain modules, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pixl.errors import PixlError
+from pixl.settings import get_settings
+
+
+def _enqueue(args: argparse.Namespace) -> int:
+    from pixl.enqueue import enqueue_cohort
+    from pixl.records import migrate
+
+    settings = get_settings()
+    if args.dry_run:
+        summary = enqueue_cohort(args.path, settings, publish=lambda *_: None, dry_run=True)
+    else:
+        from pixl.tasks import app, study_chain
+
+        migrate()
+        with app.producer_or_acquire() as producer:
+
+            def publish(study_id: int, priority: int) -> None:
+                study_chain(study_id, priority).apply_async(producer=producer)
+
+            def progress(done: int, total: int) -> None:
+                print(f"\r  {done}/{total} rows", end="", file=sys.stderr, flush=True)
+
+            summary = enqueue_cohort(args.path, settings, publish, progress=progress)
+            print(file=sys.stderr)
+    for line in summary.skipped_rows:
+        print(f"skipped: {line}")
+    verb = "would enqueue" if summary.dry_run else "enqueued"
+    for e in summary.extracts:
+        extra = ""
+        if e.already_exported or e.already_known:
+            extra = f" ({e.already_exported} already exported, {e.already_known} already queued)"
+        print(f"{e.project_slug} {e.extract_datetime.isoformat()}: {verb} {e.published}{extra}")
+    print(
+        f"total: {verb} {summary.published} of {summary.jobs} studies; "
+        f"{len(summary.skipped_rows)} rows skipped, {summary.duplicates} duplicates dropped"
+    )
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from pixl.records import migrate
+    from pixl.status import extract_statuses, render
+
+    migrate()
+    statuses = extract_statuses()
+    if args.json:
+        print(json.dumps([s.as_dict() for s in statuses], indent=2))
+    else:
+        print(render(statuses))
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from pixl.tasks import app
+
+    settings = get_settings()
+    concurrency = args.concurrency or settings.max_messages_in_flight
+    argv = [
+        "worker",
+        f"--queues={args.queues}",
+        f"--concurrency={concurrency}",
+        "--prefetch-multiplier=1",
+        f"--hostname={args.name}@%h",
+        f"--loglevel={args.loglevel}",
+        "--pool=prefork",
+    ]
+    app.worker_main(argv)
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from pixl.records import migrate
+
+    migrate()
+    print(f"records database at the newest schema: {get_settings().database_url}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pixl.demo import run_demo
+
+    return run_demo(workdir=args.workdir, studies=args.studies)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pixl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    enqueue = commands.add_parser("enqueue", help="enqueue a cohort (CSV or OMOP ES extract)")
+    enqueue.add_argument("path", type=Path)
+    enqueue.add_argument("--dry-run", action="store_true", help="validate and count only")
+    enqueue.set_defaults(func=_enqueue)
+
+    status = commands.add_parser("status", help="per project and extract: where studies are")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+
+    worker = commands.add_parser("worker", help="run a Celery worker for some queues")
+    worker.add_argument("--queues", default="primary,secondary,anonymise,upload")
+    worker.add_argument("--concurrency", type=int, default=0)
+    worker.add_argument("--name", default="pixl")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(func=_worker)
+
+    migrate = commands.add_parser("migrate", help="apply the records' alembic migrations")
+    migrate.set_defaults(func=_migrate)
+
+    demo = commands.add_parser("demo", help="the whole job on the embedded default, end to end")
+    demo.add_argument("--workdir", type=Path, default=Path("pixl-demo"))
+    demo.add_argument("--studies", type=int, default=12)
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except PixlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

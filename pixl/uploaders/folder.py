@@ -1,0 +1,50 @@
+"""The local-folder destination: `<root>/<slug>/<pseudo_study_uid>/<file>`."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from pixl.errors import UploadError
+
+log = logging.getLogger(__name__)
+
+
+class FolderUploader:
+    """Copies each study into its own folder, which appears only once complete."""
+
+    name = "folder"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _final(self, project_slug: str, pseudo_study_uid: str) -> Path:
+        return self.root / project_slug / pseudo_study_uid
+
+    def study_exists(self, project_slug: str, pseudo_study_uid: str) -> bool:
+        return self._final(project_slug, pseudo_study_uid).is_dir()
+
+    def upload_study(self, project_slug: str, pseudo_study_uid: str, files: list[Path]) -> str:
+        """Copy into `<uid>.partial`, then rename: a half copy never has the final name."""
+        final = self._final(project_slug, pseudo_study_uid)
+        if final.is_dir():
+            log.info("upload skipped project=%s study=%s: already there", project_slug, final.name)
+            return str(final)
+        partial = final.with_name(f"{pseudo_study_uid}.partial")
+        try:
+            shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted copy
+            partial.mkdir(parents=True)
+            for path in files:
+                shutil.copyfile(path, partial / path.name)
+            partial.rename(final)
+        except OSError as error:
+            if final.is_dir():  # another worker finished the same study first
+                shutil.rmtree(partial, ignore_errors=True)
+                return str(final)
+            raise UploadError(
+                f"Copying study {pseudo_study_uid} into {final.parent} failed ({error}). "
+                "Check the folder exists, is writable and has space; the upload will be retried."
+            ) from error
+        log.info("uploaded project=%s study=%s files=%d", project_slug, final.name, len(files))
+        return str(final)
