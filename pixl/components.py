@@ -13,7 +13,6 @@ from pixl.anon.engine import Anonymiser
 from pixl.anon.pseudonyms import Pseudonymiser
 from pixl.dicom.cache import FolderCache, RawCache
 from pixl.dicom.scu import DicomArchive
-from pixl.errors import ConfigError
 from pixl.secrets import HASH_KEY_SECRET, get_secret, project_salt_secret
 from pixl.settings import get_settings
 from pixl.uploaders import Uploader, make_uploader
@@ -58,7 +57,4 @@ def uploader(slug: str) -> Uploader:
     assert settings.output_dir is not None
     destination = config.destination.dicom
     name = str(getattr(destination, "value", destination))
-    try:
-        return make_uploader(name, config.alias, get_secret, settings.output_dir)
-    except KeyError as exc:
-        raise ConfigError(f"project {slug}", "destination.dicom", f"unknown: {exc}") from exc
+    return make_uploader(name, config.alias, get_secret, settings.output_dir)

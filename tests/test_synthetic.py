@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -29,7 +30,7 @@ SOP_CLASSES = {
 }
 
 
-def spec(**changes: object) -> StudySpec:
+def spec(**changes: Any) -> StudySpec:
     base = StudySpec(mrn="12345678", accession_number="RRV87654321", study_uid="1.2.826.0.1.99")
     return dataclasses.replace(base, **changes)
 

@@ -8,7 +8,7 @@ Every problem is a `ConfigError` naming the file, the field and what is accepted
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ OVERRIDES_DIR = "manufacturer-overrides"
 IMAGE_OPERATIONS_DIR = "image-operations"
 
 
-class DicomDestination(str, Enum):
+class DicomDestination(StrEnum):
     """Where de-identified DICOM goes."""
 
     NONE = "none"
@@ -41,7 +41,7 @@ class DicomDestination(str, Enum):
     FOLDER = "folder"
 
 
-class ParquetDestination(str, Enum):
+class ParquetDestination(StrEnum):
     """Where the parquet exports go (DICOMweb and XNAT only take DICOM)."""
 
     NONE = "none"
@@ -51,13 +51,13 @@ class ParquetDestination(str, Enum):
     FOLDER = "folder"
 
 
-class XnatOverwrite(str, Enum):
+class XnatOverwrite(StrEnum):
     NONE = "none"
     APPEND = "append"
     DELETE = "delete"
 
 
-class XnatArchive(str, Enum):
+class XnatArchive(StrEnum):
     ARCHIVE = "/archive"
     PREARCHIVE = "/prearchive"
 
@@ -132,9 +132,7 @@ class ProjectConfig(_Model):
     _slug: str = PrivateAttr(default="")
     _source: Path | None = PrivateAttr(default=None)
     _tag_operations: TagOperations | None = PrivateAttr(default=None)
-    _manufacturers: list[tuple[re.Pattern[str], frozenset[str]]] = PrivateAttr(
-        default_factory=list
-    )
+    _manufacturers: list[tuple[re.Pattern[str], frozenset[str]]] = PrivateAttr(default_factory=list)
     _filters: tuple[str, ...] = PrivateAttr(default=())
 
     def model_post_init(self, context: Any) -> None:
@@ -225,7 +223,9 @@ def _accepted_fields(loc: tuple[int | str, ...]) -> list[str]:
         candidates = [annotation, *args]
         for arg in list(candidates):
             candidates.extend(getattr(arg, "__args__", ()))
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
         if model is None:
             return []
     return list(model.model_fields)
@@ -267,7 +267,11 @@ def load_project_config(projects_dir: Path, slug: str) -> ProjectConfig:
         for i, name in enumerate(files.base)
     ]
     overrides = [
-        _existing(tag_dir / OVERRIDES_DIR / name, source, f"tag_operation_files.manufacturer_overrides[{i}]")
+        _existing(
+            tag_dir / OVERRIDES_DIR / name,
+            source,
+            f"tag_operation_files.manufacturer_overrides[{i}]",
+        )
         for i, name in enumerate(files.manufacturer_overrides or [])
     ]
     if config.image_operation_files is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from pydicom.datadict import dictionary_VR
 from pixl.errors import ConfigError
 
 
-class Op(str, Enum):
+class Op(StrEnum):
     """The operations PIXL's tag files accept (dicom-anonymizer's names plus `secure-hash`)."""
 
     KEEP = "keep"
@@ -62,11 +62,13 @@ class RuleTable:
     """The compiled rules for one manufacturer: what to do with each tag, at every depth.
 
     `ops` holds only tags that survive (no DELETE entries); `sequences` are the kept tags the
-    data dictionary knows as sequences, whose items are filtered with the same table.
+    data dictionary knows as sequences, whose items are filtered with the same table;
+    `kept` are the tags whose values pass unchanged.
     """
 
     ops: dict[int, Op]
     sequences: frozenset[int]
+    kept: frozenset[int]
 
 
 def read_yaml(path: Path) -> Any:
@@ -151,7 +153,9 @@ def load_override_file(path: Path) -> tuple[ManufacturerOverride, ...]:
             raise ConfigError(
                 str(path), f"{at}.manufacturer", f"not a valid regular expression: {exc}"
             ) from exc
-        overrides.append(ManufacturerOverride(pattern, _parse_rules(entry["tags"], path, at + ".tags")))
+        overrides.append(
+            ManufacturerOverride(pattern, _parse_rules(entry["tags"], path, at + ".tags"))
+        )
     return tuple(overrides)
 
 
@@ -164,13 +168,17 @@ def _is_sequence(tag: int) -> bool:
 
 def compile_rules(ops: dict[int, Op]) -> RuleTable:
     """Drop DELETE entries, keep private creators of kept private elements, mark sequences."""
-    kept = {tag: op for tag, op in ops.items() if op is not Op.DELETE}
+    kept: dict[int, Op] = {tag: op for tag, op in ops.items() if op is not Op.DELETE}
     for tag in list(kept):
         group, element = tag >> 16, tag & 0xFFFF
         if group % 2 == 1 and element >= 0x1000:
             # A private element is meaningless without its block's creator (gggg,00xx).
             kept.setdefault((group << 16) | (element >> 8), Op.KEEP)
-    return RuleTable(kept, frozenset(tag for tag in kept if _is_sequence(tag)))
+    return RuleTable(
+        kept,
+        frozenset(tag for tag in kept if _is_sequence(tag)),
+        frozenset(tag for tag, op in kept.items() if op is Op.KEEP),
+    )
 
 
 @dataclass

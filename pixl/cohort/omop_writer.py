@@ -85,6 +85,8 @@ def _ids(values: list[str]) -> pa.Array:
 
 def _write_parts(table: pa.Table, part_folder: Path, rows_per_part: int) -> None:
     part_folder.mkdir(parents=True, exist_ok=True)
+    for stale in part_folder.glob("part-*.parquet"):
+        stale.unlink()
     for number, start in enumerate(range(0, max(table.num_rows, 1), rows_per_part)):
         pq.write_table(
             table.slice(start, rows_per_part), part_folder / f"part-{number:05d}.parquet"

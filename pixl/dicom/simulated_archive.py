@@ -35,6 +35,7 @@ from pixl.dicom.network import (
     STUDY_ROOT_MOVE,
     VERIFICATION,
     run_until_signalled,
+    serve_in_background,
     set_tcp_nodelay,
 )
 from pixl.settings import DicomNode
@@ -126,6 +127,7 @@ class SimulatedArchive:
         """Index the folder and start listening in background threads."""
         self._index()
         ae = AE(ae_title=self.node.ae_title)
+        ae.require_called_aet = True  # as real archives do: a wrong AE title is rejected
         services = (VERIFICATION, PATIENT_ROOT_FIND, PATIENT_ROOT_MOVE)
         for sop_class in (*services, STUDY_ROOT_FIND, STUDY_ROOT_MOVE):
             ae.add_supported_context(sop_class)
@@ -134,10 +136,10 @@ class SimulatedArchive:
         pairs = sorted({(i.sop_class_uid, i.transfer_syntax) for i in self.instances})
         for abstract_syntax, syntax in pairs[:128]:
             ae.add_requested_context(abstract_syntax, syntax)
-        self._server = ae.start_server(
+        self._server = serve_in_background(
+            ae,
             (self.node.host, self.node.port),
-            block=False,
-            evt_handlers=[
+            [
                 (evt.EVT_CONN_OPEN, self._on_conn_open),
                 (evt.EVT_CONN_CLOSE, self._on_conn_close),
                 (evt.EVT_C_FIND, self._on_c_find),

@@ -25,6 +25,7 @@ from pixl.dicom.network import (
     VERIFICATION,
     is_uid,
     run_until_signalled,
+    serve_in_background,
     set_tcp_nodelay,
 )
 from pixl.settings import DicomNode
@@ -63,10 +64,10 @@ class StorageSCP:
     def start(self) -> None:
         """Start listening in background threads."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._server = self._ae.start_server(
+        self._server = serve_in_background(
+            self._ae,
             (self.bind_host, self.node.port),
-            block=False,
-            evt_handlers=[
+            [
                 (evt.EVT_CONN_OPEN, set_tcp_nodelay),
                 (evt.EVT_C_STORE, self._on_c_store),
                 (evt.EVT_RELEASED, self._on_association_end),

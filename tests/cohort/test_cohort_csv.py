@@ -10,6 +10,7 @@ import pytest
 
 from pixl.cohort import SkippedRow, read_cohort, slugify_project
 from pixl.errors import CohortError
+from pixl.jobs import StudyJob
 
 HEADER = [
     "procedure_id",
@@ -78,6 +79,7 @@ def test_two_projects_are_read_with_their_fields(tmp_path: Path) -> None:
     assert third.procedure_occurrence_id == "33"
     assert cohort.source == path
     assert cohort.omop_extract is None
+    assert all(StudyJob.model_validate(job.model_dump()) == job for job in cohort.jobs)
     assert (cohort.skipped, cohort.duplicates) == ([], 0)
 
 

@@ -1,0 +1,330 @@
+"""De-identify instances and studies by a project's allow-list of tag operations.
+
+One walk over each dataset: an element whose tag has no rule is deleted (private tags and
+items inside sequences too), a kept sequence has its items filtered by the same rules, and
+the other operations replace values (dummy by VR, pseudonym UID, keyed hash). Untouched
+elements stay raw, so they are written back without being decoded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from io import BytesIO
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from pixl.anon.config import ProjectConfig
+from pixl.anon.leaks import find_leaks, identifying_values_of
+from pixl.anon.pseudonyms import Pseudonymiser
+from pixl.anon.tagops import Op, RuleTable
+from pixl.errors import AnonymisationError, ConfigError
+
+PIXL_IMPLEMENTATION_CLASS_UID = "2.25.164482951656998771559585214070472065444"
+PIXL_IMPLEMENTATION_VERSION_NAME = "PIXL_0_1"
+PATIENT_ID = 0x00100020
+
+_DUMMY_TEXT = "ANONYMISED"
+# What `replace` writes, by VR; dates and times as PIXL (dicom-anonymizer) writes them.
+_DUMMIES: dict[str, object] = {
+    "PN": "ANON",
+    "AE": "ANON",
+    "DA": "00010101",
+    "TM": "000000.00",
+    "DT": "00010101010101.000000+0000",
+    "AS": "000Y",
+    "IS": "0",
+    "DS": "0",
+    **dict.fromkeys(("CS", "LO", "SH", "LT", "ST", "UT", "UC"), _DUMMY_TEXT),
+    **dict.fromkeys(("US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"), 0),
+}
+# `empty` keeps dates and times valid, as PIXL does; every other VR gets a zero-length value.
+_EMPTIES = {vr: _DUMMIES[vr] for vr in ("DA", "TM", "DT")}
+_HASH_LENGTH = {"SH": 16, "AE": 16, "CS": 16, "PN": 64, "LO": 64}
+_TEXT_VRS = frozenset({"SH", "AE", "CS", "PN", "LO", "LT", "ST", "UT", "UC"})
+_EMPTY_OPS = frozenset({Op.EMPTY, Op.DELETE_OR_EMPTY, Op.DELETE_OR_EMPTY_OR_REPLACE_UID})
+_PLAIN_EMPTY_OPS = frozenset({Op.EMPTY, Op.DELETE_OR_EMPTY})
+
+
+class DropReason(StrEnum):
+    """Why an instance is not delivered."""
+
+    MODALITY = "modality"
+    MANUFACTURER = "manufacturer"
+    SERIES_NUMBER = "series_number"
+    SERIES_DESCRIPTION = "series_description"
+    TOO_FEW_INSTANCES = "too_few_instances_in_series"
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """An instance the project excludes; `reason` is a `DropReason` value."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class AnonymisedInstance:
+    """A de-identified instance, encoded as a DICOM file."""
+
+    data: bytes
+    sop_instance_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    patient_id: str
+
+
+@dataclass
+class StudyResult:
+    """What `anonymise_study` wrote and what it left out (reason -> instance count)."""
+
+    pseudo_study_uid: str | None
+    pseudo_patient_id: str | None
+    files: list[Path] = field(default_factory=list)
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def _read(source: bytes | Path) -> Dataset:
+    try:
+        if isinstance(source, bytes | bytearray | memoryview):
+            return pydicom.dcmread(BytesIO(source), force=True)
+        return pydicom.dcmread(source, force=True)
+    except (InvalidDicomError, ValueError, EOFError, OSError) as exc:
+        name = source if isinstance(source, Path) else "instance bytes"
+        raise AnonymisationError(f"{name}: not a readable DICOM instance ({exc})") from exc
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class Anonymiser:
+    """De-identifies instances for one project. Rules were compiled when the config loaded."""
+
+    def __init__(self, config: ProjectConfig, pseudonymiser: Pseudonymiser) -> None:
+        recipes = config.image_operation_files.deid_recipes if config.image_operation_files else []
+        if recipes:
+            raise ConfigError(
+                str(config.source or config.slug),
+                "image_operation_files.deid_recipes",
+                "pixel clean-up of burned-in text is not implemented in pixl yet; remove the "
+                "recipes only if the modalities carry no burned-in identifiers",
+            )
+        self.config = config
+        self.pseudonyms = pseudonymiser
+        self._modalities = frozenset(config.project.modalities)
+
+    # Selection
+
+    def exclusion(self, ds: Dataset) -> Dropped | None:
+        """Why the project does not want this instance, or None if it does."""
+        if _text(ds, "Modality").upper() not in self._modalities:
+            return Dropped(DropReason.MODALITY.value)
+        excluded = self.config.excluded_series_numbers(_text(ds, "Manufacturer"))
+        if excluded is None:
+            return Dropped(DropReason.MANUFACTURER.value)
+        if excluded and _text(ds, "SeriesNumber") in excluded:
+            return Dropped(DropReason.SERIES_NUMBER.value)
+        if self.config.is_series_excluded(_text(ds, "SeriesDescription")):
+            return Dropped(DropReason.SERIES_DESCRIPTION.value)
+        return None
+
+    def rules_for(self, ds: Dataset) -> RuleTable:
+        return self.config.tag_operations.for_manufacturer(_text(ds, "Manufacturer"))
+
+    # One instance
+
+    def anonymise_instance(
+        self, data: bytes | Path, participant_id: str | None = None
+    ) -> AnonymisedInstance | Dropped:
+        """De-identify one instance, or say why the project excludes it."""
+        ds = _read(data)
+        dropped = self.exclusion(ds)
+        if dropped is not None:
+            return dropped
+        return self.anonymise_dataset(ds, self.rules_for(ds), participant_id)
+
+    def pseudo_patient_id(self, mrn: str, participant_id: str | None) -> str:
+        """The PatientID delivered: the participant id if given, else the keyed hash of the MRN."""
+        return participant_id or self.pseudonyms.hash_id(mrn)
+
+    def anonymise_dataset(
+        self, ds: Dataset, rules: RuleTable, participant_id: str | None = None
+    ) -> AnonymisedInstance:
+        """De-identify `ds` in place by `rules` and encode it as a file."""
+        patient_id = self.pseudo_patient_id(_text(ds, "PatientID"), participant_id)
+        original_meta = getattr(ds, "file_meta", None)
+        transfer_syntax = (
+            original_meta.get("TransferSyntaxUID") if original_meta is not None else None
+        )
+        if transfer_syntax is None:
+            implicit = ds.original_encoding[0] is not False
+            transfer_syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+        self._walk(ds, rules, patient_id)
+
+        sop_uid, series_uid, study_uid = (
+            _text(ds, "SOPInstanceUID"),
+            _text(ds, "SeriesInstanceUID"),
+            _text(ds, "StudyInstanceUID"),
+        )
+        if not (sop_uid and series_uid and study_uid):
+            raise AnonymisationError(
+                "the project's rules must keep or replace SOPInstanceUID, SeriesInstanceUID "
+                "and StudyInstanceUID; an instance without them cannot be delivered"
+            )
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", UID(""))
+        meta.MediaStorageSOPInstanceUID = UID(sop_uid)
+        meta.TransferSyntaxUID = UID(transfer_syntax)
+        meta.ImplementationClassUID = UID(PIXL_IMPLEMENTATION_CLASS_UID)
+        meta.ImplementationVersionName = PIXL_IMPLEMENTATION_VERSION_NAME
+        ds.file_meta = meta
+        ds.preamble = b"\x00" * 128  # the original may hide a TIFF header or text here
+        buffer = BytesIO()
+        pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+        return AnonymisedInstance(buffer.getvalue(), sop_uid, series_uid, study_uid, patient_id)
+
+    def _walk(self, ds: Dataset, rules: RuleTable, patient_id: str | None) -> None:
+        ops, sequences = rules.ops, rules.sequences
+        for tag in list(ds.keys()):
+            op = ops.get(tag)
+            if op is None:
+                del ds[tag]
+            elif op is Op.KEEP:
+                if tag in sequences or (tag >> 16 & 1 and self._vr(ds, tag) == "SQ"):
+                    for item in ds[tag].value:
+                        self._walk(item, rules, None)
+            else:
+                self._apply(ds, tag, op, rules, patient_id)
+
+    @staticmethod
+    def _vr(ds: Dataset, tag: int) -> str | None:
+        elem = ds.get_item(tag)
+        return None if elem is None else elem.VR
+
+    def _apply(
+        self, ds: Dataset, tag: int, op: Op, rules: RuleTable, patient_id: str | None
+    ) -> None:
+        elem = ds[tag]
+        vr = elem.VR
+        if vr == "SQ":
+            if op in _PLAIN_EMPTY_OPS:
+                elem.value = []
+            else:
+                for item in elem.value:
+                    self._walk(item, rules, None)
+            return
+        if tag == PATIENT_ID and patient_id is not None and op is Op.SECURE_HASH:
+            elem.value = patient_id
+            return
+        value = elem.value
+        if value is None or value == "" or value == b"":
+            return
+        if vr == "UI" and op not in _PLAIN_EMPTY_OPS:
+            elem.value = self._uids(value)
+        elif op is Op.SECURE_HASH and vr in _TEXT_VRS:
+            elem.value = self._hash(value, _HASH_LENGTH.get(vr, 64))
+        elif op in _EMPTY_OPS:
+            elem.value = _EMPTIES.get(vr)
+        else:
+            elem.value = _DUMMIES.get(vr, b"" if isinstance(value, bytes) else None)
+
+    def _uids(self, value: object) -> str | list[str]:
+        uid = self.pseudonyms.uid
+        if isinstance(value, MultiValue | list):
+            return [uid(str(v)) for v in value]
+        return uid(str(value))
+
+    def _hash(self, value: object, length: int) -> str | list[str]:
+        hash_id = self.pseudonyms.hash_id
+        if isinstance(value, MultiValue | list):
+            return [hash_id(str(v), length) for v in value]
+        return hash_id(str(value), length)
+
+    # One study
+
+    def anonymise_study(
+        self,
+        sources: Iterable[bytes | Path],
+        output_dir: Path,
+        participant_id: str | None = None,
+    ) -> StudyResult:
+        """De-identify a study into `<output_dir>/<sop_uid>.dcm`, one atomic write per file.
+
+        Drops what the project excludes and series with fewer than `min_instances_per_series`
+        kept instances, then checks every written file for the originals' identifying values:
+        on a hit, deletes what it wrote and raises `AnonymisationError` (file and tag, never the
+        value).
+        """
+        result = StudyResult(pseudo_study_uid=None, pseudo_patient_id=None)
+        dropped: Counter[str] = Counter()
+        by_series: dict[str, list[Path]] = {}
+        identifying: set[str] = set()
+        written: dict[Path, None] = {}  # ordered set
+        try:
+            for source in sources:
+                ds = _read(source)
+                if result.pseudo_study_uid is None:
+                    study_uid = _text(ds, "StudyInstanceUID")
+                    result.pseudo_study_uid = self.pseudonyms.uid(study_uid) if study_uid else None
+                    result.pseudo_patient_id = self.pseudo_patient_id(
+                        _text(ds, "PatientID"), participant_id
+                    )
+                excluded = self.exclusion(ds)
+                if excluded is not None:
+                    dropped[excluded.reason] += 1
+                    continue
+                rules = self.rules_for(ds)
+                identifying |= identifying_values_of(ds, rules.kept)
+                instance = self.anonymise_dataset(ds, rules, participant_id)
+                path = output_dir / f"{instance.sop_instance_uid}.dcm"
+                if path in written:
+                    continue  # the same instance twice in the sources
+                if not written:
+                    output_dir.mkdir(parents=True, exist_ok=True)
+                _atomic_write(path, instance.data)
+                written[path] = None
+                by_series.setdefault(instance.series_instance_uid, []).append(path)
+
+            for paths in by_series.values():
+                if len(paths) < self.config.min_instances_per_series:
+                    dropped[DropReason.TOO_FEW_INSTANCES.value] += len(paths)
+                    for path in paths:
+                        path.unlink()
+                        del written[path]
+            leaks = find_leaks(written, identifying)
+        except BaseException:
+            _remove(written)
+            raise
+        if leaks:
+            _remove(written)
+            raise AnonymisationError(
+                f"study refused: {len(leaks)} element(s) of the output hold an original "
+                f"identifying value; first: {leaks[0]}. Nothing was kept; fix the project's "
+                "tag operations."
+            )
+        result.files = list(written)
+        result.kept = len(written)
+        result.dropped = dict(dropped)
+        return result
+
+
+def _remove(paths: Iterable[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

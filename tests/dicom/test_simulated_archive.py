@@ -1,0 +1,100 @@
+"""The simulated archive as a Q/R SCP, seen through plain pynetdicom requests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from conftest import STUDY_A, STUDY_C, layout
+from pydicom.dataset import Dataset
+from pynetdicom import AE
+
+from pixl.dicom.network import PATIENT_ROOT_FIND, STUDY_ROOT_FIND, VERIFICATION
+from pixl.dicom.simulated_archive import SimulatedArchive
+
+StartArchive = Callable[..., SimulatedArchive]
+
+
+def c_find(archive: SimulatedArchive, model: str, **keys: str) -> tuple[int, list[Dataset]]:
+    """Final status and identifiers of one C-FIND."""
+    ae = AE(ae_title="TEST")
+    ae.add_requested_context(model)
+    assoc = ae.associate(archive.node.host, archive.node.port, ae_title=archive.node.ae_title)
+    assert assoc.is_established
+    query = Dataset()
+    for keyword, value in keys.items():
+        setattr(query, keyword, value)
+    found, final = [], -1
+    for status, identifier in assoc.send_c_find(query, model):
+        if status.Status in (0xFF00, 0xFF01):
+            found.append(identifier)
+        else:
+            final = int(status.Status)
+    assoc.release()
+    return final, found
+
+
+def test_echo(start_archive: StartArchive) -> None:
+    archive = start_archive()
+    ae = AE(ae_title="TEST")
+    ae.add_requested_context(VERIFICATION)
+    assoc = ae.associate(archive.node.host, archive.node.port, ae_title=archive.node.ae_title)
+    assert assoc.send_c_echo().Status == 0x0000
+    assoc.release()
+
+
+def test_index_covers_every_file(start_archive: StartArchive) -> None:
+    assert len(start_archive().instances) == 6 + 2 + 12
+
+
+def test_patient_root_study_level_by_patient_id(start_archive: StartArchive) -> None:
+    status, found = c_find(
+        start_archive(),
+        PATIENT_ROOT_FIND,
+        QueryRetrieveLevel="STUDY",
+        PatientID="MRN002",
+        StudyInstanceUID="",
+        AccessionNumber="",
+    )
+    assert status == 0x0000
+    assert [(d.StudyInstanceUID, d.AccessionNumber) for d in found] == [
+        (STUDY_C.study_uid, "ACC002")
+    ]
+
+
+def test_wildcards_and_universal_match(start_archive: StartArchive) -> None:
+    archive = start_archive()
+    _, wildcard = c_find(
+        archive, STUDY_ROOT_FIND, QueryRetrieveLevel="STUDY", AccessionNumber="ACC00?",
+        StudyInstanceUID="",
+    )  # fmt: skip
+    _, universal = c_find(archive, STUDY_ROOT_FIND, QueryRetrieveLevel="STUDY", PatientID="")
+    assert len(wildcard) == len(universal) == 3
+
+
+def test_series_level_returns_modality_and_counts(start_archive: StartArchive) -> None:
+    _, found = c_find(
+        start_archive(), STUDY_ROOT_FIND, QueryRetrieveLevel="SERIES",
+        StudyInstanceUID=STUDY_C.study_uid, SeriesInstanceUID="", Modality="",
+        NumberOfSeriesRelatedInstances="", SeriesDescription="",
+    )  # fmt: skip
+    assert {d.SeriesInstanceUID for d in found} == set(layout(STUDY_C))
+    assert {(d.Modality, d.NumberOfSeriesRelatedInstances) for d in found} == {("MR", 4)}
+    assert all(d.SeriesDescription in ("", None) for d in found)
+
+
+def test_image_level_without_series_refused_only_when_asked(
+    start_archive: StartArchive,
+) -> None:
+    keys = {"QueryRetrieveLevel": "IMAGE", "StudyInstanceUID": STUDY_A.study_uid}
+    status, found = c_find(start_archive(), STUDY_ROOT_FIND, SOPInstanceUID="", **keys)
+    assert status == 0x0000
+    assert len(found) == 6
+    strict = start_archive(refuse_instance_level_without_series=True)
+    status, found = c_find(strict, STUDY_ROOT_FIND, SOPInstanceUID="", **keys)
+    assert status == 0xC000
+    assert found == []
+
+
+def test_unknown_level_is_refused(start_archive: StartArchive) -> None:
+    status, _ = c_find(start_archive(), STUDY_ROOT_FIND, QueryRetrieveLevel="FRAME")
+    assert status == 0xA900

@@ -1,0 +1,136 @@
+"""The whole pipeline with real processes: simulated VNA and PACS (DICOM peers), the built-in
+DICOM cache, Celery workers consuming real queues, and `python -m pixl enqueue` as a user
+runs it. Once on the embedded default (filesystem broker, SQLite), once on real servers
+(RabbitMQ, PostgreSQL)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from pixl.demo import REPO_PROJECTS, PlannedStudy, plan_cohort, seed_secrets, write_inputs
+from pixl.local_stack import LocalStack
+from pixl.records import Study, StudyStatus, migrate, session_scope
+from pixl.settings import get_settings
+from pixl.synthetic import identifying_values
+
+STUDIES = 8
+DEADLINE_SECONDS = 180
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "pixl", *args],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def records() -> dict[str, Study]:
+    with session_scope() as session:
+        return {s.procedure_occurrence_id: s for s in session.scalars(select(Study))}
+
+
+def wait_for_final(expected: int) -> dict[str, Study]:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        current = records()
+        if len(current) == expected and all(s.status.is_final for s in current.values()):
+            return current
+        time.sleep(0.5)
+    states = {k: v.status.value for k, v in records().items()}
+    pytest.fail(f"studies not finished after {DEADLINE_SECONDS}s: {states}")
+
+
+@pytest.fixture
+def stack_factory(tmp_path: Path, isolated_settings: None, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    stacks: list[LocalStack] = []
+
+    def start(extra_env: dict[str, str]) -> tuple[LocalStack, list[PlannedStudy], Path]:
+        stack = LocalStack(tmp_path / "stack", extra_env=extra_env, projects_dir=REPO_PROJECTS)
+        for name, value in stack.configure().items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        planned = plan_cohort(STUDIES, seed=11)
+        cohort = tmp_path / "cohort.csv"
+        write_inputs(planned, stack, cohort)
+        seed_secrets({p.project for p in planned})
+        migrate()
+        stack.start()
+        stacks.append(stack)
+        return stack, planned, cohort
+
+    yield start
+    for stack in stacks:
+        stack.stop()
+
+
+def assert_outcomes(planned: list[PlannedStudy], final: dict[str, Study]) -> None:
+    """Each study ends as its placement says, and exported files hold no identifier."""
+    output = get_settings().output_dir
+    assert output is not None
+    for index, item in enumerate(planned, start=1):
+        study = final[str(index)]
+        if item.held_by == "nowhere":
+            assert study.status is StudyStatus.NOT_FOUND, study.last_error
+            assert "not in the VNA nor in the PACS" in (study.last_error or "")
+            continue
+        assert study.status is StudyStatus.EXPORTED, study.last_error
+        assert study.found_in == item.held_by
+        folder = output / item.project / str(study.pseudo_study_uid)
+        files = sorted(folder.glob("*.dcm"))
+        assert files, f"nothing delivered for row {index} in {folder}"
+        secrets = [v.encode() for v in identifying_values(item.spec) if len(v) >= 4]
+        for file in files:
+            data = file.read_bytes()
+            leaked = [s for s in secrets if s in data]
+            assert not leaked, f"{file.name} still holds {len(leaked)} identifying values"
+
+
+def test_embedded_default_end_to_end(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    stack, planned, cohort = stack_factory({})
+    assert get_settings().embedded_broker
+    result = run_cli(stack.env, "enqueue", str(cohort))
+    assert result.returncode == 0, result.stderr
+    assert f"total: enqueued {STUDIES} of {STUDIES}" in result.stdout
+    final = wait_for_final(STUDIES)
+    assert_outcomes(planned, final)
+
+    status = run_cli(stack.env, "status")
+    assert status.returncode == 0, status.stderr
+    exported = sum(p.held_by != "nowhere" for p in planned)
+    assert f"exported={exported}" in status.stdout.replace(" ", "  ").replace("  ", " ")
+
+
+def test_real_servers_two_projects_vna_pacs_not_found_and_no_refetch(
+    stack_factory, rabbitmq_vhost: str, postgres_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    stack, planned, cohort = stack_factory(
+        {"PIXL_BROKER_URL": rabbitmq_vhost, "PIXL_DATABASE_URL": postgres_url}
+    )
+    assert {p.project for p in planned} == {"demo-ct-mr", "demo-xray"}
+    assert {p.held_by for p in planned} == {"vna", "pacs", "nowhere"}
+    first = run_cli(stack.env, "enqueue", str(cohort))
+    assert first.returncode == 0, first.stderr
+    final = wait_for_final(STUDIES)
+    assert_outcomes(planned, final)
+    exported_at = {k: s.exported_at for k, s in final.items()}
+
+    again = run_cli(stack.env, "enqueue", str(cohort))
+    assert again.returncode == 0, again.stderr
+    exported = sum(p.held_by != "nowhere" for p in planned)
+    assert "total: enqueued 0 of" in again.stdout
+    assert again.stdout.count("already exported") == 2
+    time.sleep(3)
+    assert {k: s.exported_at for k, s in records().items()} == exported_at
+    assert sum(s.status is StudyStatus.EXPORTED for s in records().values()) == exported
