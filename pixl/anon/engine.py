@@ -96,11 +96,17 @@ class StudyResult:
 def _read(source: bytes | Path) -> Dataset:
     try:
         if isinstance(source, bytes | bytearray | memoryview):
-            return pydicom.dcmread(BytesIO(source), force=True)
-        return pydicom.dcmread(source, force=True)
+            ds = pydicom.dcmread(BytesIO(source), force=True)
+        else:
+            ds = pydicom.dcmread(source, force=True)
     except (InvalidDicomError, ValueError, EOFError, OSError) as exc:
-        name = source if isinstance(source, Path) else "instance bytes"
-        raise AnonymisationError(f"{name}: not a readable DICOM instance ({exc})") from exc
+        problem = str(exc)
+    else:
+        if "SOPInstanceUID" in ds:
+            return ds
+        problem = "no SOPInstanceUID"
+    name = source if isinstance(source, Path) else "instance bytes"
+    raise AnonymisationError(f"{name}: not a readable DICOM instance ({problem})")
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -202,16 +208,28 @@ class Anonymiser:
 
     def _walk(self, ds: Dataset, rules: RuleTable, patient_id: str | None) -> None:
         ops, sequences = rules.ops, rules.sequences
+        creators = []
         for tag in list(ds.keys()):
             op = ops.get(tag)
             if op is None:
                 del ds[tag]
             elif op is Op.KEEP:
-                if tag in sequences or (tag >> 16 & 1 and self._vr(ds, tag) == "SQ"):
+                if tag >> 16 & 1:
+                    if 0x10 <= tag & 0xFFFF <= 0xFF:
+                        creators.append(tag)
+                    elif self._vr(ds, tag) == "SQ":
+                        for item in ds[tag].value:
+                            self._walk(item, rules, None)
+                elif tag in sequences:
                     for item in ds[tag].value:
                         self._walk(item, rules, None)
             else:
                 self._apply(ds, tag, op, rules, patient_id)
+        for creator in creators:
+            # A private creator whose block lost every element would be an empty promise.
+            first = (creator & 0xFFFF0000) | (creator & 0xFF) << 8
+            if not any(first <= tag <= first + 0xFF for tag in ds.keys()):  # noqa: SIM118 (tags, not elements)
+                del ds[creator]
 
     @staticmethod
     def _vr(ds: Dataset, tag: int) -> str | None:

@@ -24,6 +24,7 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
+from pynetdicom import _config
 from pynetdicom.transport import ThreadedAssociationServer
 
 if TYPE_CHECKING:
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
 
     from pynetdicom import AE
     from pynetdicom.events import Event, EventHandlerType
+
+# pynetdicom logs every query and response identifier (PatientID, AccessionNumber) at INFO;
+# patient identifiers must never reach the logs at INFO (CONVENTIONS), so turn that off.
+_config.LOG_REQUEST_IDENTIFIERS = False
+_config.LOG_RESPONSE_IDENTIFIERS = False
 
 # SOP classes pynetdicom generates at run time (so mypy cannot see them), PS3.4 Annex A/C.
 VERIFICATION = UID("1.2.840.10008.1.1")

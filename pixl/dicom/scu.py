@@ -18,7 +18,7 @@ from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.status import STATUS_PENDING, STATUS_SUCCESS, STATUS_WARNING, code_to_category
 
-from pixl.dicom.network import STUDY_ROOT_FIND, STUDY_ROOT_MOVE, set_tcp_nodelay
+from pixl.dicom.network import STUDY_ROOT_FIND, STUDY_ROOT_MOVE, VERIFICATION, set_tcp_nodelay
 from pixl.errors import ArchiveError
 from pixl.settings import DicomNode
 
@@ -66,6 +66,7 @@ class DicomArchive:
         self._ae = AE(ae_title=calling_ae)
         self._ae.add_requested_context(STUDY_ROOT_FIND)
         self._ae.add_requested_context(STUDY_ROOT_MOVE)
+        self._ae.add_requested_context(VERIFICATION)
         for attr in ("acse_timeout", "dimse_timeout", "network_timeout", "connection_timeout"):
             setattr(self._ae, attr, timeout)
         self._held: Association | None = None
@@ -84,6 +85,11 @@ class DicomArchive:
         held, self._held = self._held, None
         if held is not None and held.is_established:
             held.release()
+
+    def echo(self) -> None:
+        """C-ECHO (PS3.4 Annex A): raise `ArchiveError` unless the archive answers."""
+        with self._association("C-ECHO") as assoc:
+            self._check(assoc.send_c_echo(), "C-ECHO")
 
     def find_studies(
         self, study_uid: str = "", mrn: str = "", accession_number: str = ""
@@ -217,18 +223,18 @@ class DicomArchive:
 
     @contextmanager
     def _association(self, what: str) -> Iterator[Association]:
-        """The held association if any, else a new one released on exit.
-
-        On any error the association is aborted: its state is unknown mid-operation.
-        """
-        held = self._held is not None and self._held.is_established
-        assoc = self._held if self._held is not None and held else self._associate(what)
+        """Inside `with archive:` the held association (re-opened if lost), else a new one
+        released on exit. On any error it is aborted: its state is unknown mid-operation."""
+        holding = self._held is not None
+        if self._held is not None and not self._held.is_established:
+            self._held = self._associate(what)
+        assoc = self._held if self._held is not None else self._associate(what)
         try:
             yield assoc
         except BaseException:
             assoc.abort()
             raise
-        if not held and assoc.is_established:
+        if not holding and assoc.is_established:
             assoc.release()
 
     def _associate(self, what: str = "association") -> Association:

@@ -26,7 +26,6 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pynetdicom import AE, evt
 from pynetdicom.events import Event
-from pynetdicom.transport import ThreadedAssociationServer
 
 from pixl.dicom.network import (
     PATIENT_ROOT_FIND,
@@ -115,7 +114,7 @@ class SimulatedArchive:
         self._stats = ArchiveStats()
         self._open_associations = 0
         self._lock = threading.Lock()
-        self._server: ThreadedAssociationServer | None = None
+        self._ae: AE | None = None  # set while serving
 
     @property
     def stats(self) -> ArchiveStats:
@@ -126,7 +125,7 @@ class SimulatedArchive:
     def start(self) -> None:
         """Index the folder and start listening in background threads."""
         self._index()
-        ae = AE(ae_title=self.node.ae_title)
+        self._ae = ae = AE(ae_title=self.node.ae_title)
         ae.require_called_aet = True  # as real archives do: a wrong AE title is rejected
         services = (VERIFICATION, PATIENT_ROOT_FIND, PATIENT_ROOT_MOVE)
         for sop_class in (*services, STUDY_ROOT_FIND, STUDY_ROOT_MOVE):
@@ -136,7 +135,7 @@ class SimulatedArchive:
         pairs = sorted({(i.sop_class_uid, i.transfer_syntax) for i in self.instances})
         for abstract_syntax, syntax in pairs[:128]:
             ae.add_requested_context(abstract_syntax, syntax)
-        self._server = serve_in_background(
+        serve_in_background(
             ae,
             (self.node.host, self.node.port),
             [
@@ -149,9 +148,10 @@ class SimulatedArchive:
         log.info("simulated archive %s serving %d instances", self.node, len(self.instances))
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server = None
+        """Stop listening and abort every open association."""
+        if self._ae is not None:
+            self._ae.shutdown()
+            self._ae = None
 
     def _index(self) -> None:
         self.instances = []

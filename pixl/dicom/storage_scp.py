@@ -55,8 +55,7 @@ class StorageSCP:
         self._ae = AE(ae_title=node.ae_title)
         self._ae.add_supported_context(VERIFICATION)
         for context in AllStoragePresentationContexts:
-            assert context.abstract_syntax is not None
-            self._ae.add_supported_context(context.abstract_syntax, STORAGE_TRANSFER_SYNTAXES)
+            self._ae.add_supported_context(str(context.abstract_syntax), STORAGE_TRANSFER_SYNTAXES)
         self._server: ThreadedAssociationServer | None = None
         self._stored: dict[int, int] = {}  # id(association) -> instances stored
         self._lock = threading.Lock()
@@ -70,16 +69,15 @@ class StorageSCP:
             [
                 (evt.EVT_CONN_OPEN, set_tcp_nodelay),
                 (evt.EVT_C_STORE, self._on_c_store),
-                (evt.EVT_RELEASED, self._on_association_end),
-                (evt.EVT_ABORTED, self._on_association_end),
+                (evt.EVT_CONN_CLOSE, self._on_conn_close),
             ],
         )
         log.info("storage SCP %s listening, writing to %s", self.node, self.root)
 
     def stop(self) -> None:
-        """Stop listening and close every association."""
+        """Stop listening and abort every open association."""
         if self._server is not None:
-            self._server.shutdown()
+            self._ae.shutdown()
             self._server = None
 
     def _on_c_store(self, event: Event) -> int:
@@ -108,17 +106,13 @@ class StorageSCP:
             self._stored[key] = self._stored.get(key, 0) + 1
         return SUCCESS
 
-    def _on_association_end(self, event: Event) -> None:
+    def _on_conn_close(self, event: Event) -> None:
         """One log line per association, not per instance."""
         with self._lock:
             count = self._stored.pop(id(event.assoc), 0)
-        how = "released" if event.event is evt.EVT_RELEASED else "aborted"
-        log.info(
-            "association from %s %s: %d instances stored",
-            event.assoc.requestor.ae_title,
-            how,
-            count,
-        )
+        how = "released" if event.assoc.is_released else "aborted"
+        peer = event.assoc.requestor.ae_title
+        log.info("association from %s %s: %d instances stored", peer, how, count)
 
 
 def main(argv: list[str] | None = None) -> None:

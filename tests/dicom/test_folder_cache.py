@@ -6,7 +6,7 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from conftest import STUDY_A, layout
+from dicom_helpers import STUDY_A, layout
 from pydicom import dcmread
 
 from pixl.dicom.cache import FolderCache, RawCache

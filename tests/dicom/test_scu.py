@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 from collections.abc import Callable
 
 import pytest
-from conftest import STUDY_A, STUDY_B, STUDY_C, free_port, layout
+from dicom_helpers import STUDY_A, STUDY_B, STUDY_C, free_port, layout
 
 from pixl.dicom.cache import FolderCache
 from pixl.dicom.scu import DicomArchive, MoveOutcome, StudyMatch
@@ -135,3 +137,37 @@ def test_rejected_association(start_archive: StartArchive) -> None:
     wrong_title = DicomNode(ae_title="PACS", host=sim.node.host, port=sim.node.port)
     with pytest.raises(ArchiveError, match="rejected"):
         DicomArchive(wrong_title, "PIXL", timeout=2).find_studies(study_uid=STUDY_A.study_uid)
+
+
+def test_patient_identifiers_never_logged_at_info(
+    start_archive: StartArchive, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    scu(start_archive()).find_studies(mrn="MRN001", accession_number="ACC001")
+    assert caplog.records
+    assert "MRN001" not in caplog.text
+    assert "ACC001" not in caplog.text
+
+
+def test_echo(start_archive: StartArchive) -> None:
+    scu(start_archive()).echo()
+
+
+def test_archive_that_never_answers_times_out() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        node = DicomNode(ae_title="VNA", host="127.0.0.1", port=silent.getsockname()[1])
+        started = time.monotonic()
+        with pytest.raises(ArchiveError, match=str(node)):
+            DicomArchive(node, "PIXL", timeout=1).find_studies(study_uid=STUDY_A.study_uid)
+    assert time.monotonic() - started < 4
+
+
+def test_held_association_recovers_after_an_error(
+    start_archive: StartArchive, cache: FolderCache
+) -> None:
+    with scu(start_archive()) as archive:
+        with pytest.raises(ArchiveError):
+            archive.move("NOWHERE", STUDY_A.study_uid)
+        assert archive.move(cache.node.ae_title, STUDY_B.study_uid) == MoveOutcome(completed=2)

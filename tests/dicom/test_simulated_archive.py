@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import select
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
-from conftest import STUDY_A, STUDY_C, layout
+from dicom_helpers import STUDY_A, STUDY_C, free_port, layout
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 
+from pixl.dicom.cache import FolderCache
 from pixl.dicom.network import PATIENT_ROOT_FIND, STUDY_ROOT_FIND, VERIFICATION
+from pixl.dicom.scu import DicomArchive
 from pixl.dicom.simulated_archive import SimulatedArchive
+from pixl.settings import DicomNode
 
 StartArchive = Callable[..., SimulatedArchive]
 
@@ -23,9 +31,11 @@ def c_find(archive: SimulatedArchive, model: str, **keys: str) -> tuple[int, lis
     query = Dataset()
     for keyword, value in keys.items():
         setattr(query, keyword, value)
-    found, final = [], -1
+    found: list[Dataset] = []
+    final = -1
     for status, identifier in assoc.send_c_find(query, model):
         if status.Status in (0xFF00, 0xFF01):
+            assert identifier is not None
             found.append(identifier)
         else:
             final = int(status.Status)
@@ -98,3 +108,51 @@ def test_image_level_without_series_refused_only_when_asked(
 def test_unknown_level_is_refused(start_archive: StartArchive) -> None:
     status, _ = c_find(start_archive(), STUDY_ROOT_FIND, QueryRetrieveLevel="FRAME")
     assert status == 0xA900
+
+
+def wait_for_ready(process: subprocess.Popen[str], seconds: float = 15) -> None:
+    assert process.stdout is not None
+    readable, _, _ = select.select([process.stdout], [], [], seconds)
+    assert readable, "server did not print 'ready'"
+    assert process.stdout.readline().strip() == "ready"
+
+
+def test_command_line_servers(archive_folder: Path, tmp_path: Path) -> None:
+    """`python -m` runs the archive and the storage SCP; a move goes from one to the other."""
+    cache_node = DicomNode(ae_title="PIXLCACHE", host="127.0.0.1", port=free_port())
+    archive_node = DicomNode(ae_title="VNA", host="127.0.0.1", port=free_port())
+    commands = [
+        ["pixl.dicom.storage_scp", "--root", str(tmp_path), "--port", str(cache_node.port)],
+        ["pixl.dicom.simulated_archive", "--folder", str(archive_folder), "--ae", "VNA",
+         "--port", str(archive_node.port), "--dest", f"PIXLCACHE=127.0.0.1:{cache_node.port}"],
+    ]  # fmt: skip
+    processes = [
+        subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, text=True)
+        for args in commands
+    ]
+    try:
+        for process in processes:
+            wait_for_ready(process)
+        DicomArchive(archive_node, "PIXL", timeout=5).move("PIXLCACHE", STUDY_A.study_uid)
+        assert FolderCache(tmp_path, cache_node).instances(STUDY_A.study_uid) == layout(STUDY_A)
+    finally:
+        for process in processes:
+            process.terminate()
+    assert [process.wait(10) for process in processes] == [0, 0]
+
+
+def test_peak_concurrent_associations(start_archive: StartArchive) -> None:
+    archive = start_archive()
+    barrier = threading.Barrier(3, timeout=10)
+
+    def hold_an_association() -> None:
+        with DicomArchive(archive.node, "PIXL", timeout=5):
+            barrier.wait()
+
+    threads = [threading.Thread(target=hold_an_association) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    DicomArchive(archive.node, "PIXL", timeout=5).echo()
+    assert archive.stats.peak_concurrent_associations == 3

@@ -5,8 +5,10 @@ from __future__ import annotations
 from io import BytesIO
 from pathlib import Path
 
-from conftest import STUDY_A, free_port
+import pytest
+from dicom_helpers import STUDY_A, free_port
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 from pynetdicom import AE
 
@@ -16,7 +18,7 @@ from pixl.settings import DicomNode
 from pixl.synthetic import make_study
 
 
-def store(node: DicomNode, datasets: list) -> list[int]:  # type: ignore[type-arg]
+def store(node: DicomNode, datasets: list[Dataset]) -> list[int]:
     ae = AE(ae_title="TEST")
     ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
     assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
@@ -42,6 +44,7 @@ def test_stores_part10_files_in_study_series_layout(cache: FolderCache) -> None:
     assert not [p for p in cache.root.rglob("*") if p.name.startswith(".")]
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
 def test_malformed_uid_is_refused_and_nothing_written(cache: FolderCache) -> None:
     ds = make_study(STUDY_A)[0]
     ds.StudyInstanceUID = "../../escape"

@@ -1,0 +1,1 @@
+"""De-identification per project: configs, tag operations, pseudonyms, the engine, leak checks."""
