@@ -29,6 +29,8 @@ if _settings.embedded_broker:
     broker_transport_options = {
         "data_folder_in": str(_folder / "queue"),
         "data_folder_out": str(_folder / "queue"),
+        # Exchange bindings live here; kombu's default is a folder relative to the cwd.
+        "control_folder": str(_folder / "control"),
         "store_processed": False,
         "polling_interval": 0.1,
     }

@@ -20,9 +20,10 @@ def _enqueue(args: argparse.Namespace) -> int:
     if args.dry_run:
         summary = enqueue_cohort(args.path, settings, publish=lambda *_: None, dry_run=True)
     else:
-        from pixl.tasks import app, study_chain
+        from pixl.tasks import app, declare_topology, study_chain
 
         migrate()
+        declare_topology()
         with app.producer_or_acquire() as producer:
 
             def publish(study_id: int, priority: int) -> None:

@@ -145,8 +145,9 @@ def run_demo(workdir: Path, studies: int = 12) -> int:
     migrate()
     print("  starting the simulated VNA and PACS, the DICOM cache and 2 Celery workers")
     with stack:
-        from pixl.tasks import study_chain
+        from pixl.tasks import declare_topology, study_chain
 
+        declare_topology()
         summary = enqueue_cohort(
             cohort_csv,
             get_settings(),

@@ -46,8 +46,10 @@ def _admin() -> psycopg2.extensions.connection:
 def postgres_url() -> Iterator[str]:
     """A new, empty PostgreSQL database for one test; dropped afterwards."""
     name = f"pixl_test_{uuid.uuid4().hex[:10]}"
-    with _admin() as connection, connection.cursor() as cursor:
+    connection = _admin()
+    with connection.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
     yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
     connection = _admin()
     with connection.cursor() as cursor:

@@ -5,6 +5,7 @@ runs it. Once on the embedded default (filesystem broker, SQLite), once on real 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -106,10 +107,19 @@ def test_embedded_default_end_to_end(stack_factory) -> None:  # type: ignore[no-
     final = wait_for_final(STUDIES)
     assert_outcomes(planned, final)
 
-    status = run_cli(stack.env, "status")
+    assert_status_agrees_with_disk(stack.env, planned)
+
+
+def assert_status_agrees_with_disk(env: dict[str, str], planned: list[PlannedStudy]) -> None:
+    """`pixl status --json` counts per project what the destination folder holds."""
+    status = run_cli(env, "status", "--json")
     assert status.returncode == 0, status.stderr
-    exported = sum(p.held_by != "nowhere" for p in planned)
-    assert f"exported={exported}" in status.stdout.replace(" ", "  ").replace("  ", " ")
+    reported = {e["project_slug"]: e["counts"].get("exported", 0) for e in json.loads(status.stdout)}
+    output = get_settings().output_dir
+    assert output is not None
+    on_disk = {p: len(list((output / p).iterdir())) for p in reported}
+    assert reported == on_disk
+    assert sum(reported.values()) == sum(p.held_by != "nowhere" for p in planned)
 
 
 def test_real_servers_two_projects_vna_pacs_not_found_and_no_refetch(
@@ -134,3 +144,4 @@ def test_real_servers_two_projects_vna_pacs_not_found_and_no_refetch(
     time.sleep(3)
     assert {k: s.exported_at for k, s in records().items()} == exported_at
     assert sum(s.status is StudyStatus.EXPORTED for s in records().values()) == exported
+    assert_status_agrees_with_disk(stack.env, planned)

@@ -9,6 +9,7 @@ elements stay raw, so they are written back without being decoded.
 from __future__ import annotations
 
 import os
+import struct
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,10 +18,19 @@ from io import BytesIO
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
 from pydicom.multival import MultiValue
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from pixl.anon.config import ProjectConfig
 from pixl.anon.leaks import find_leaks, identifying_values_of
@@ -31,6 +41,8 @@ from pixl.errors import AnonymisationError, ConfigError
 PIXL_IMPLEMENTATION_CLASS_UID = "2.25.164482951656998771559585214070472065444"
 PIXL_IMPLEMENTATION_VERSION_NAME = "PIXL_0_1"
 PATIENT_ID = 0x00100020
+PIXEL_DATA = 0x7FE00010
+_PREAMBLE = b"\x00" * 128
 
 _DUMMY_TEXT = "ANONYMISED"
 # What `replace` writes, by VR; dates and times as PIXL (dicom-anonymizer) writes them.
@@ -52,6 +64,36 @@ _HASH_LENGTH = {"SH": 16, "AE": 16, "CS": 16, "PN": 64, "LO": 64}
 _TEXT_VRS = frozenset({"SH", "AE", "CS", "PN", "LO", "LT", "ST", "UT", "UC"})
 _EMPTY_OPS = frozenset({Op.EMPTY, Op.DELETE_OR_EMPTY, Op.DELETE_OR_EMPTY_OR_REPLACE_UID})
 _PLAIN_EMPTY_OPS = frozenset({Op.EMPTY, Op.DELETE_OR_EMPTY})
+_STRING_VRS = frozenset(
+    {
+        "AE",
+        "AS",
+        "CS",
+        "DA",
+        "DS",
+        "DT",
+        "IS",
+        "LO",
+        "LT",
+        "PN",
+        "SH",
+        "ST",
+        "TM",
+        "UC",
+        "UI",
+        "UR",
+        "UT",
+    }
+)
+_SINGLE_VALUED_VRS = frozenset({"LT", "ST", "UT", "UR"})
+_TAGS = {
+    keyword: tag
+    for keyword in (
+        "Modality", "Manufacturer", "SeriesNumber", "SeriesDescription", "PatientID",
+        "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "SOPClassUID",
+    )
+    if (tag := tag_for_keyword(keyword)) is not None
+}  # fmt: skip
 
 
 class DropReason(StrEnum):
@@ -109,9 +151,109 @@ def _read(source: bytes | Path) -> Dataset:
     raise AnonymisationError(f"{name}: not a readable DICOM instance ({problem})")
 
 
+def _ascii(value: bytes) -> str | None:
+    """Raw bytes as text when they are plain ASCII (no ISO 2022 escapes), else None."""
+    if value.isascii() and b"\x1b" not in value:
+        return value.decode("ascii")
+    return None
+
+
 def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    return "" if value is None else str(value).strip()
+    """A top-level value as stripped text, decoded from the raw bytes when they are ASCII."""
+    elem = ds.get_item(_TAGS[keyword])
+    if elem is None:
+        return ""
+    if isinstance(elem, RawDataElement) and isinstance(elem.value, bytes):
+        text = _ascii(elem.value)
+        if text is not None:
+            return text.strip("\x00 ")
+        elem = ds[_TAGS[keyword]]
+    return "" if elem.value is None else str(elem.value).strip()
+
+
+def _raw_text(raw: RawDataElement, vr: str, text: str) -> RawDataElement | None:
+    """A raw element holding `text`, padded to even length; None if `text` is not ASCII."""
+    if not text.isascii():
+        return None
+    data = text.encode("ascii")
+    if len(data) % 2:
+        data += b"\x00" if vr == "UI" else b" "
+    return RawDataElement(
+        raw.tag, vr, len(data), data, raw.value_tell, raw.is_implicit_VR, raw.is_little_endian
+    )
+
+
+def _encode(ds: Dataset) -> bytes:
+    """The file bytes of `ds` (PS3.10): preamble, prefix, file meta, then the dataset.
+
+    What `dcmwrite(enforce_file_format=True)` does, without its deep copy of the file meta;
+    deflated transfer syntaxes still go through `dcmwrite`.
+    """
+    transfer_syntax = ds.file_meta.TransferSyntaxUID
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+        buffer = BytesIO()
+        pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+        return buffer.getvalue()
+    fp = DicomBytesIO()
+    fp.write(_PREAMBLE + b"DICM")
+    write_file_meta_info(fp, ds.file_meta, enforce_standard=True)
+    fp.is_implicit_VR = transfer_syntax.is_implicit_VR
+    fp.is_little_endian = transfer_syntax.is_little_endian
+    pixel_data = ds.get_item(PIXEL_DATA)
+    if pixel_data is not None and not isinstance(pixel_data, RawDataElement):
+        pixel_data.is_undefined_length = transfer_syntax.is_compressed
+    encoding = (fp.is_implicit_VR, fp.is_little_endian)
+    same_charset = ds.original_character_set == getattr(ds, "_character_set", None)
+    if encoding == ds.original_encoding and encoding[1] and same_charset:
+        _write_elements(fp, ds)
+    else:
+        write_dataset(fp, ds)
+    return fp.getvalue()
+
+
+_EXPLICIT_LONG_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"}
+)
+_pack_implicit = struct.Struct("<HHI").pack
+_pack_explicit_short = struct.Struct("<HH2sH").pack
+_pack_explicit_long = struct.Struct("<HH2s2xI").pack
+
+
+def _write_elements(fp: DicomBytesIO, ds: Dataset) -> None:
+    """`write_dataset` for a dataset written in its own little-endian encoding and charset.
+
+    Raw elements of defined length are copied as they were read (PS3.5 7.1 headers), which
+    is most of them; everything else goes through pydicom's element writer.
+    """
+    implicit = fp.is_implicit_VR
+    write = fp.write
+    charset = ds.get("SpecificCharacterSet", "iso8859")
+    for tag in sorted(ds.keys()):
+        group, element = tag >> 16, tag & 0xFFFF
+        if element == 0 and group > 6:
+            continue  # retired group lengths are not written (PS3.5 7.2)
+        elem = ds.get_item(tag)
+        value = elem.value if isinstance(elem, RawDataElement) else None
+        if (
+            isinstance(value, bytes)
+            and elem.length != 0xFFFFFFFF
+            and elem.is_implicit_VR == implicit
+            and elem.is_little_endian
+        ):
+            if implicit:
+                write(_pack_implicit(group, element, len(value)))
+                write(value)
+                continue
+            vr = elem.VR
+            if vr in _EXPLICIT_LONG_VRS:
+                write(_pack_explicit_long(group, element, vr.encode(), len(value)))
+                write(value)
+                continue
+            if vr is not None and len(vr) == 2 and len(value) <= 0xFFFF:
+                write(_pack_explicit_short(group, element, vr.encode(), len(value)))
+                write(value)
+                continue
+        write_data_element(fp, elem, charset)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -195,16 +337,14 @@ class Anonymiser:
                 "and StudyInstanceUID; an instance without them cannot be delivered"
             )
         meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", UID(""))
+        meta.MediaStorageSOPClassUID = UID(_text(ds, "SOPClassUID"))
         meta.MediaStorageSOPInstanceUID = UID(sop_uid)
         meta.TransferSyntaxUID = UID(transfer_syntax)
         meta.ImplementationClassUID = UID(PIXL_IMPLEMENTATION_CLASS_UID)
         meta.ImplementationVersionName = PIXL_IMPLEMENTATION_VERSION_NAME
         ds.file_meta = meta
-        ds.preamble = b"\x00" * 128  # the original may hide a TIFF header or text here
-        buffer = BytesIO()
-        pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-        return AnonymisedInstance(buffer.getvalue(), sop_uid, series_uid, study_uid, patient_id)
+        ds.preamble = _PREAMBLE  # the original may hide a TIFF header or text here
+        return AnonymisedInstance(_encode(ds), sop_uid, series_uid, study_uid, patient_id)
 
     def _walk(self, ds: Dataset, rules: RuleTable, patient_id: str | None) -> None:
         ops, sequences = rules.ops, rules.sequences
@@ -239,6 +379,41 @@ class Anonymiser:
     def _apply(
         self, ds: Dataset, tag: int, op: Op, rules: RuleTable, patient_id: str | None
     ) -> None:
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes):
+            vr = raw.VR or rules.vrs.get(tag)
+            text = _ascii(raw.value) if vr in _STRING_VRS else None
+            if vr is not None and text is not None:
+                # Fast path: compute the new text from the raw bytes, store it raw.
+                new = self._new_text(tag, op, vr, text.strip("\x00 "), patient_id)
+                if new is None:
+                    return
+                replacement = _raw_text(raw, vr, new)
+                if replacement is not None:
+                    ds[tag] = replacement
+                    return
+        self._apply_decoded(ds, tag, op, rules, patient_id)
+
+    def _new_text(self, tag: int, op: Op, vr: str, text: str, patient_id: str | None) -> str | None:
+        """The replacement of a string value (None: leave it as it is). Mirrors `_apply_decoded`."""
+        if tag == PATIENT_ID and patient_id is not None and op is Op.SECURE_HASH:
+            return patient_id
+        if not text:
+            return None
+        values = [text] if vr in _SINGLE_VALUED_VRS else text.split("\\")
+        if vr == "UI" and op not in _PLAIN_EMPTY_OPS:
+            uid = self.pseudonyms.uid
+            return "\\".join(uid(v.strip("\x00 ")) for v in values)
+        if op is Op.SECURE_HASH and vr in _TEXT_VRS:
+            hash_id, length = self.pseudonyms.hash_id, _HASH_LENGTH.get(vr, 64)
+            return "\\".join(hash_id(v.strip(), length) for v in values)
+        if op in _EMPTY_OPS:
+            return str(_EMPTIES.get(vr, ""))
+        return str(_DUMMIES.get(vr, ""))
+
+    def _apply_decoded(
+        self, ds: Dataset, tag: int, op: Op, rules: RuleTable, patient_id: str | None
+    ) -> None:
         elem = ds[tag]
         vr = elem.VR
         if vr == "SQ":
@@ -266,14 +441,14 @@ class Anonymiser:
     def _uids(self, value: object) -> str | list[str]:
         uid = self.pseudonyms.uid
         if isinstance(value, MultiValue | list):
-            return [uid(str(v)) for v in value]
-        return uid(str(value))
+            return [uid(str(v).strip()) for v in value]
+        return uid(str(value).strip())
 
     def _hash(self, value: object, length: int) -> str | list[str]:
         hash_id = self.pseudonyms.hash_id
         if isinstance(value, MultiValue | list):
-            return [hash_id(str(v), length) for v in value]
-        return hash_id(str(value), length)
+            return [hash_id(str(v).strip(), length) for v in value]
+        return hash_id(str(value).strip(), length)
 
     # One study
 

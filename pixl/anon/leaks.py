@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 import pydicom
@@ -18,7 +19,6 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.sequence import Sequence
 
 MIN_TEXT_LENGTH = 4
 # Short numbers (series numbers, rows, "1234") occur by chance: only longer ones are searched.
@@ -40,6 +40,30 @@ _IDENTIFYING_KEYWORDS = (
 )  # fmt: skip
 IDENTIFYING_TAGS = frozenset(tag_for_keyword(k) for k in _IDENTIFYING_KEYWORDS) - {None}
 _TEXT_SEPARATORS = re.compile(r"[\^=\s]+")
+_UID_TOKEN = re.compile(r"[0-9]+(?:\.[0-9]+)+")
+_UID_TOKEN_BYTES = re.compile(rb"[0-9]+(?:\.[0-9]+)+")
+_STRING_VRS = frozenset(
+    {
+        "AE",
+        "AS",
+        "CS",
+        "DA",
+        "DS",
+        "DT",
+        "IS",
+        "LO",
+        "LT",
+        "PN",
+        "SH",
+        "ST",
+        "TM",
+        "UC",
+        "UI",
+        "UR",
+        "UT",
+    }
+)
+_NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,24 @@ def _strings(value: object) -> Iterator[str]:
         yield str(value)
 
 
+def _texts(ds: Dataset, tag: int, raw: DataElement | RawDataElement, vr: str) -> Iterator[str]:
+    """The values of an element as text, from the raw bytes when they are plain ASCII.
+
+    Decoding ASCII ourselves avoids pydicom's conversion, the bulk of the cost of a scan.
+    """
+    value = raw.value
+    if isinstance(raw, RawDataElement) and isinstance(value, bytes):
+        if vr not in _STRING_VRS:
+            yield value.decode("latin-1")
+            return
+        if value.isascii() and b"\x1b" not in value:
+            text = value.decode("ascii")
+            yield from (text,) if vr in ("LT", "ST", "UT") else text.split("\\")
+            return
+        value = ds[tag].value
+    yield from _strings(value)
+
+
 def identifying_values_of(ds: Dataset, kept_tags: Collection[int] = ()) -> set[str]:
     """The identifying values of an original instance, at every depth.
 
@@ -103,8 +145,8 @@ def _collect(ds: Dataset, found: set[str], kept: set[str], kept_tags: Collection
         if vr not in ("PN", "UI") and tag not in IDENTIFYING_TAGS:
             continue
         target = kept if tag in kept_tags else found
-        for text in _strings(ds[tag].value):
-            text = text.strip()
+        for text in _texts(ds, tag, raw, vr):
+            text = text.strip("\x00 ")
             if not text or (vr == "UI" and text.startswith(_STANDARD_UID_ROOT)):
                 continue
             target.add(text)
@@ -119,10 +161,14 @@ def _searchable(value: str) -> bool:
     return len(value) >= (MIN_DIGITS_LENGTH if value.isdigit() else MIN_TEXT_LENGTH)
 
 
+def _is_uid(value: str) -> bool:
+    return "." in value and value.replace(".", "").isdigit()
+
+
 def _value_kind(match: str) -> str:
     if match.isdigit():
         return "number or date"
-    if "." in match and match.replace(".", "").isdigit():
+    if _is_uid(match):
         return "UID"
     return "text"
 
@@ -137,12 +183,16 @@ def _pattern(digits: list[str], texts: list[str]) -> str:
 
 
 class _Matcher:
-    """One regex over all values: digits must not touch other digits, text is a substring."""
+    """UIDs by exact token (a set: thousands per study); other values by one regex, where
+    digits must not touch other digits and text is a case-insensitive substring."""
 
     def __init__(self, values: Iterable[str]) -> None:
-        unique = sorted({v.strip() for v in values if _searchable(v)}, key=len, reverse=True)
-        digits = [v for v in unique if v.isdigit()]
-        texts = [v for v in unique if not v.isdigit()]
+        unique = {v.strip() for v in values if _searchable(v)}
+        self.uids = frozenset(v for v in unique if _is_uid(v))
+        self.raw_uids = frozenset(uid.encode() for uid in self.uids)
+        others = sorted(unique - self.uids, key=len, reverse=True)
+        digits = [v for v in others if v.isdigit()]
+        texts = [v for v in others if not v.isdigit()]
         # Raw bytes: each text as UTF-8 and as Latin-1, spelt as Latin-1 code points.
         raw_texts = {
             v.encode(encoding, "ignore").decode("latin-1")
@@ -150,9 +200,33 @@ class _Matcher:
             for encoding in ("utf-8", "latin-1")
         }
         self.empty = not unique
-        self.text = re.compile(_pattern(digits, texts), re.IGNORECASE)
+        self.text = re.compile(_pattern(digits, texts), re.IGNORECASE) if others else None
         raw_pattern = _pattern(digits, sorted(raw_texts, key=len, reverse=True))
-        self.raw = re.compile(raw_pattern.encode("latin-1"), re.IGNORECASE)
+        self.raw = re.compile(raw_pattern.encode("latin-1"), re.IGNORECASE) if others else None
+
+    def search(self, text: str) -> str | None:
+        """The kind of the first identifying value in `text`, or None."""
+        if self.text is not None:
+            match = self.text.search(text)
+            if match:
+                return _value_kind(match.group(0))
+        if self.uids and "." in text:
+            for token in _UID_TOKEN.findall(text):
+                if token in self.uids:
+                    return "UID"
+        return None
+
+    def search_bytes(self, data: bytes) -> tuple[int, str] | None:
+        """(offset, kind) of the first identifying value in `data`, or None."""
+        if self.raw is not None:
+            match = self.raw.search(data)
+            if match:
+                return match.start(), _value_kind(match.group(0).decode("latin-1"))
+        if self.raw_uids:
+            for token in _UID_TOKEN_BYTES.finditer(data):
+                if token.group(0) in self.raw_uids:
+                    return token.start(), "UID"
+        return None
 
 
 def _path(prefix: str, tag: int) -> str:
@@ -160,19 +234,23 @@ def _path(prefix: str, tag: int) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _scan(ds: Dataset, pattern: re.Pattern[str], file: Path, prefix: str) -> Iterator[Leak]:
-    for elem in ds:
-        path = _path(prefix, elem.tag)
-        if elem.VR == "SQ":
-            for index, item in enumerate(elem.value or Sequence()):
-                yield from _scan(item, pattern, file, f"{path}[{index}]")
+def _scan(ds: Dataset, matcher: _Matcher, file: Path, prefix: str) -> Iterator[Leak]:
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        if raw is None or tag == PIXEL_DATA:
             continue
-        if elem.tag == PIXEL_DATA or elem.VR in ("US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"):
+        vr = _vr_of(tag, raw)
+        if vr in _NUMERIC_VRS:
             continue
-        for text in _strings(elem.value):
-            match = pattern.search(text)
-            if match:
-                yield Leak(file, path, _value_kind(match.group(0)))
+        if vr == "SQ":
+            path = _path(prefix, tag)
+            for index, item in enumerate(ds[tag].value or ()):
+                yield from _scan(item, matcher, file, f"{path}[{index}]")
+            continue
+        for text in _texts(ds, tag, raw, vr):
+            kind = matcher.search(text)
+            if kind is not None:
+                yield Leak(file, _path(prefix, tag), kind)
                 break
 
 
@@ -191,18 +269,17 @@ def find_leaks(files: Iterable[Path], identifying_values: Collection[str]) -> li
     leaks: list[Leak] = []
     for file in files:
         data = file.read_bytes()
-        ds = pydicom.dcmread(file, force=True)
-        start, end = _pixel_range(ds)
-        file_leaks = list(_scan(ds.file_meta, matcher.text, file, "file_meta"))
-        file_leaks += _scan(ds, matcher.text, file, "")
+        ds = pydicom.dcmread(BytesIO(data), force=True)
+        file_leaks = list(_scan(ds.file_meta, matcher, file, "file_meta"))
+        file_leaks += _scan(ds, matcher, file, "")
         if not file_leaks:
-            for part, offset in ((data[:start], 0), (data[end:], end)) if end else ((data, 0),):
-                hit = matcher.raw.search(part)
-                if hit:
-                    kind = _value_kind(hit.group(0).decode("latin-1"))
-                    file_leaks.append(
-                        Leak(file, f"raw bytes at offset {offset + hit.start()}", kind)
-                    )
+            start, end = _pixel_range(ds)
+            parts = ((data[:start], 0), (data[end:], end)) if end else ((data, 0),)
+            for part, offset in parts:
+                hit = matcher.search_bytes(part)
+                if hit is not None:
+                    where, kind = hit
+                    file_leaks.append(Leak(file, f"raw bytes at offset {offset + where}", kind))
                     break
         leaks += file_leaks
     return leaks

@@ -63,12 +63,14 @@ class RuleTable:
 
     `ops` holds only tags that survive (no DELETE entries); `sequences` are the kept tags the
     data dictionary knows as sequences, whose items are filtered with the same table;
-    `kept` are the tags whose values pass unchanged.
+    `kept` are the tags whose values pass unchanged; `vrs` the dictionary VR of each public
+    tag (unambiguous ones only), for elements read with implicit VR.
     """
 
     ops: dict[int, Op]
     sequences: frozenset[int]
     kept: frozenset[int]
+    vrs: dict[int, str]
 
 
 def read_yaml(path: Path) -> Any:
@@ -159,11 +161,12 @@ def load_override_file(path: Path) -> tuple[ManufacturerOverride, ...]:
     return tuple(overrides)
 
 
-def _is_sequence(tag: int) -> bool:
+def _dictionary_vr(tag: int) -> str | None:
     try:
-        return dictionary_VR(tag) == "SQ"
+        vr = str(dictionary_VR(tag))
     except KeyError:
-        return False
+        return None
+    return vr if len(vr) == 2 else None  # "US or SS" and the like depend on the dataset
 
 
 def compile_rules(ops: dict[int, Op]) -> RuleTable:
@@ -174,10 +177,12 @@ def compile_rules(ops: dict[int, Op]) -> RuleTable:
         if group % 2 == 1 and element >= 0x1000:
             # A private element is meaningless without its block's creator (gggg,00xx).
             kept.setdefault((group << 16) | (element >> 8), Op.KEEP)
+    vrs = {tag: vr for tag in kept if (vr := _dictionary_vr(tag)) is not None}
     return RuleTable(
         kept,
-        frozenset(tag for tag in kept if _is_sequence(tag)),
+        frozenset(tag for tag, vr in vrs.items() if vr == "SQ"),
         frozenset(tag for tag, op in kept.items() if op is Op.KEEP),
+        vrs,
     )
 
 

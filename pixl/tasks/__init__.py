@@ -10,6 +10,18 @@ from pixl.tasks.retrieve import retrieve_primary, retrieve_secondary
 from pixl.tasks.upload import upload
 
 
+def declare_topology() -> None:
+    """Declare the exchange, queues and bindings before publishing.
+
+    A message sent to a topic exchange with no queue bound yet is dropped by the broker, so
+    the publisher must not rely on a worker having started first.
+    """
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for queue in app.conf.task_queues:
+            queue.bind(channel).declare()
+
+
 def study_chain(study_id: int, priority: int = 1) -> chain:
     """retrieve -> anonymise -> upload for one study record."""
     options = {"priority": priority}
@@ -20,4 +32,4 @@ def study_chain(study_id: int, priority: int = 1) -> chain:
     )
 
 
-__all__ = ["anonymise", "app", "retrieve_primary", "retrieve_secondary", "study_chain", "upload"]
+__all__ = ["anonymise", "app", "declare_topology", "retrieve_primary", "retrieve_secondary", "study_chain", "upload"]

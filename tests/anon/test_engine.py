@@ -408,3 +408,21 @@ def test_a_leak_refuses_the_study_and_removes_its_files(tmp_path: Path, ct_spec:
     assert ct_spec.mrn not in message
     assert ct_spec.patient_name.split("^")[0] not in message
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("transfer_syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_encoding_matches_pydicoms_writer(
+    tmp_path: Path, ct_spec: StudySpec, transfer_syntax: UID
+) -> None:
+    anonymiser = _demo("demo-ct-mr")
+    source = write_study(ct_spec, tmp_path / "in")[0]
+    original = pydicom.dcmread(source)
+    original.file_meta.TransferSyntaxUID = transfer_syntax
+    ds = pydicom.dcmread(BytesIO(_encode(original)))
+    ds.ReferencedStudySequence[0].private_block(0x0019, "ACME 1.0", create=True).add_new(
+        0x01, "LO", "x"
+    )
+    instance = anonymiser.anonymise_dataset(ds, anonymiser.rules_for(ds), "P-1")
+    reference = BytesIO()
+    pydicom.dcmwrite(reference, ds, enforce_file_format=True)
+    assert instance.data == reference.getvalue()
