@@ -13,12 +13,14 @@ from pixl.settings import get_settings
 
 
 def _enqueue(args: argparse.Namespace) -> int:
-    from pixl.enqueue import enqueue_cohort
+    from pixl.enqueue import enqueue, load_and_validate
     from pixl.records import migrate
 
     settings = get_settings()
+    # Validate the whole file before touching the broker or the records.
+    cohort = load_and_validate(args.path, settings)
     if args.dry_run:
-        summary = enqueue_cohort(args.path, settings, publish=lambda *_: None, dry_run=True)
+        summary = enqueue(cohort, settings, publish=lambda *_: None, dry_run=True)
     else:
         from pixl.tasks import app, declare_topology, study_chain
 
@@ -32,7 +34,7 @@ def _enqueue(args: argparse.Namespace) -> int:
             def progress(done: int, total: int) -> None:
                 print(f"\r  {done}/{total} rows", end="", file=sys.stderr, flush=True)
 
-            summary = enqueue_cohort(args.path, settings, publish, progress=progress)
+            summary = enqueue(cohort, settings, publish, progress=progress)
             print(file=sys.stderr)
     for line in summary.skipped_rows:
         print(f"skipped: {line}")

@@ -158,7 +158,18 @@ def enqueue_cohort(
     progress: Progress | None = None,
 ) -> EnqueueSummary:
     """Validate `path`, then record and publish every study not already exported."""
-    cohort = load_and_validate(path, settings)
+    return enqueue(load_and_validate(path, settings), settings, publish, dry_run, progress)
+
+
+def enqueue(
+    cohort: Cohort,
+    settings: Settings,
+    publish: Publish,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> EnqueueSummary:
+    """Record and publish every study of a validated cohort not already exported."""
+    path = cohort.source
     summary = EnqueueSummary(source=path, duplicates=cohort.duplicates, dry_run=dry_run)
     summary.skipped_rows = [f"{s.file}, row {s.row}: {s.reason}" for s in cohort.skipped]
     if cohort.omop_extract is not None and not dry_run:

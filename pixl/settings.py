@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         if self.database_url is None:
             self.database_url = f"sqlite:///{(root / 'pixl.db').resolve()}"
         if self.broker_url is None:
-            self.broker_url = "filesystem://"
+            self.broker_url = "filesystem://localhost/"
         return self
 
     @property

@@ -33,7 +33,7 @@ from pydicom.uid import (
 )
 
 from pixl.anon.config import ProjectConfig
-from pixl.anon.leaks import find_leaks, identifying_values_of
+from pixl.anon.leaks import Leak, LeakCheck, identifying_values_of, outside, pixel_range
 from pixl.anon.pseudonyms import Pseudonymiser
 from pixl.anon.tagops import Op, RuleTable
 from pixl.errors import AnonymisationError, ConfigError
@@ -122,6 +122,7 @@ class AnonymisedInstance:
     series_instance_uid: str
     study_instance_uid: str
     patient_id: str
+    pixel_range: tuple[int, int] = (0, 0)  # where the pixel data element lies in `data`
 
 
 @dataclass
@@ -183,17 +184,17 @@ def _raw_text(raw: RawDataElement, vr: str, text: str) -> RawDataElement | None:
     )
 
 
-def _encode(ds: Dataset) -> bytes:
-    """The file bytes of `ds` (PS3.10): preamble, prefix, file meta, then the dataset.
+def _encode(ds: Dataset) -> tuple[bytes, tuple[int, int]]:
+    """The file bytes of `ds` (PS3.10) and where its pixel data element lies in them.
 
     What `dcmwrite(enforce_file_format=True)` does, without its deep copy of the file meta;
-    deflated transfer syntaxes still go through `dcmwrite`.
+    deflated transfer syntaxes and re-encodings go through pydicom's own writers.
     """
     transfer_syntax = ds.file_meta.TransferSyntaxUID
     if transfer_syntax == DeflatedExplicitVRLittleEndian:
         buffer = BytesIO()
         pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-        return buffer.getvalue()
+        return buffer.getvalue(), (0, 0)  # compressed: the leak check scans it whole
     fp = DicomBytesIO()
     fp.write(_PREAMBLE + b"DICM")
     write_file_meta_info(fp, ds.file_meta, enforce_standard=True)
@@ -205,10 +206,12 @@ def _encode(ds: Dataset) -> bytes:
     encoding = (fp.is_implicit_VR, fp.is_little_endian)
     same_charset = ds.original_character_set == getattr(ds, "_character_set", None)
     if encoding == ds.original_encoding and encoding[1] and same_charset:
-        _write_elements(fp, ds)
+        pixels = _write_elements(fp, ds)
     else:
         write_dataset(fp, ds)
-    return fp.getvalue()
+        data = fp.getvalue()
+        return data, pixel_range(pydicom.dcmread(BytesIO(data), force=True))
+    return fp.getvalue(), pixels
 
 
 _EXPLICIT_LONG_VRS = frozenset(
@@ -219,19 +222,26 @@ _pack_explicit_short = struct.Struct("<HH2sH").pack
 _pack_explicit_long = struct.Struct("<HH2s2xI").pack
 
 
-def _write_elements(fp: DicomBytesIO, ds: Dataset) -> None:
+def _write_elements(fp: DicomBytesIO, ds: Dataset) -> tuple[int, int]:
     """`write_dataset` for a dataset written in its own little-endian encoding and charset.
 
     Raw elements of defined length are copied as they were read (PS3.5 7.1 headers), which
-    is most of them; everything else goes through pydicom's element writer.
+    is most of them; everything else goes through pydicom's element writer. Returns where
+    the pixel data element was written.
     """
     implicit = fp.is_implicit_VR
     write = fp.write
     charset = ds.get("SpecificCharacterSet", "iso8859")
+    pixels = (0, 0)
     for tag in sorted(ds.keys()):
         group, element = tag >> 16, tag & 0xFFFF
         if element == 0 and group > 6:
             continue  # retired group lengths are not written (PS3.5 7.2)
+        if tag == PIXEL_DATA:
+            start = fp.tell()
+            write_data_element(fp, ds.get_item(tag), charset)
+            pixels = (start, fp.tell())
+            continue
         elem = ds.get_item(tag)
         value = elem.value if isinstance(elem, RawDataElement) else None
         if (
@@ -254,6 +264,7 @@ def _write_elements(fp: DicomBytesIO, ds: Dataset) -> None:
                 write(value)
                 continue
         write_data_element(fp, elem, charset)
+    return pixels
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -344,7 +355,8 @@ class Anonymiser:
         meta.ImplementationVersionName = PIXL_IMPLEMENTATION_VERSION_NAME
         ds.file_meta = meta
         ds.preamble = _PREAMBLE  # the original may hide a TIFF header or text here
-        return AnonymisedInstance(_encode(ds), sop_uid, series_uid, study_uid, patient_id)
+        data, pixels = _encode(ds)
+        return AnonymisedInstance(data, sop_uid, series_uid, study_uid, patient_id, pixels)
 
     def _walk(self, ds: Dataset, rules: RuleTable, patient_id: str | None) -> None:
         ops, sequences = rules.ops, rules.sequences
@@ -461,14 +473,17 @@ class Anonymiser:
         """De-identify a study into `<output_dir>/<sop_uid>.dcm`, one atomic write per file.
 
         Drops what the project excludes and series with fewer than `min_instances_per_series`
-        kept instances, then checks every written file for the originals' identifying values:
-        on a hit, deletes what it wrote and raises `AnonymisationError` (file and tag, never the
-        value).
+        kept instances. Every output is checked for the originals' identifying values (each
+        element at every depth, then the bytes outside the pixel data, as `find_leaks` does,
+        without reading the files back): on a hit, deletes what it wrote and raises
+        `AnonymisationError` naming file and tag, never the value.
         """
         result = StudyResult(pseudo_study_uid=None, pseudo_patient_id=None)
         dropped: Counter[str] = Counter()
         by_series: dict[str, list[Path]] = {}
-        identifying: set[str] = set()
+        check = LeakCheck()
+        leaks: dict[Path, list[Leak]] = {}
+        outsides: dict[Path, list[tuple[bytes, int]]] = {}  # bytes outside the pixel data
         written: dict[Path, None] = {}  # ordered set
         try:
             for source in sources:
@@ -484,7 +499,7 @@ class Anonymiser:
                     dropped[excluded.reason] += 1
                     continue
                 rules = self.rules_for(ds)
-                identifying |= identifying_values_of(ds, rules.kept)
+                check.add(identifying_values_of(ds, rules.kept))
                 instance = self.anonymise_dataset(ds, rules, participant_id)
                 path = output_dir / f"{instance.sop_instance_uid}.dcm"
                 if path in written:
@@ -494,6 +509,9 @@ class Anonymiser:
                 _atomic_write(path, instance.data)
                 written[path] = None
                 by_series.setdefault(instance.series_instance_uid, []).append(path)
+                # Elements now, against the values seen so far; bytes at the end, against all.
+                leaks[path] = check.scan_dataset(ds, path)
+                outsides[path] = outside(instance.data, instance.pixel_range)
 
             for paths in by_series.values():
                 if len(paths) < self.config.min_instances_per_series:
@@ -501,15 +519,19 @@ class Anonymiser:
                     for path in paths:
                         path.unlink()
                         del written[path]
-            leaks = find_leaks(written, identifying)
+            found = [leak for path in written for leak in leaks[path]]
+            for path in written:
+                if not leaks[path]:
+                    raw = check.scan_bytes(outsides[path], path)
+                    found += [raw] if raw is not None else []
         except BaseException:
             _remove(written)
             raise
-        if leaks:
+        if found:
             _remove(written)
             raise AnonymisationError(
-                f"study refused: {len(leaks)} element(s) of the output hold an original "
-                f"identifying value; first: {leaks[0]}. Nothing was kept; fix the project's "
+                f"study refused: {len(found)} element(s) of the output hold an original "
+                f"identifying value; first: {found[0]}. Nothing was kept; fix the project's "
                 "tag operations."
             )
         result.files = list(written)

@@ -182,15 +182,44 @@ def _pattern(digits: list[str], texts: list[str]) -> str:
     return "|".join(parts)
 
 
-class _Matcher:
-    """UIDs by exact token (a set: thousands per study); other values by one regex, where
-    digits must not touch other digits and text is a case-insensitive substring."""
+class LeakCheck:
+    """The values to look for, growing as originals are read.
 
-    def __init__(self, values: Iterable[str]) -> None:
-        unique = {v.strip() for v in values if _searchable(v)}
-        self.uids = frozenset(v for v in unique if _is_uid(v))
-        self.raw_uids = frozenset(uid.encode() for uid in self.uids)
-        others = sorted(unique - self.uids, key=len, reverse=True)
+    UIDs (thousands per study) are matched as whole tokens against a set; the other values
+    (a few dozen) by one regex, where digits must not touch other digits and text is a
+    case-insensitive substring. The regex is rebuilt only when a new non-UID value arrives,
+    which after a study's first instance is rare.
+    """
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._uids: set[str] = set()
+        self._raw_uids: set[bytes] = set()
+        self._others: set[str] = set()
+        self._text: re.Pattern[str] | None = None
+        self._raw: re.Pattern[bytes] | None = None
+        self.add(values)
+
+    @property
+    def empty(self) -> bool:
+        return not (self._uids or self._others)
+
+    def add(self, values: Iterable[str]) -> None:
+        new = False
+        for value in values:
+            value = value.strip()
+            if not _searchable(value):
+                continue
+            if _is_uid(value):
+                self._uids.add(value)
+                self._raw_uids.add(value.encode())
+            elif value not in self._others:
+                self._others.add(value)
+                new = True
+        if new:
+            self._compile()
+
+    def _compile(self) -> None:
+        others = sorted(self._others, key=len, reverse=True)
         digits = [v for v in others if v.isdigit()]
         texts = [v for v in others if not v.isdigit()]
         # Raw bytes: each text as UTF-8 and as Latin-1, spelt as Latin-1 code points.
@@ -199,34 +228,65 @@ class _Matcher:
             for v in texts
             for encoding in ("utf-8", "latin-1")
         }
-        self.empty = not unique
-        self.text = re.compile(_pattern(digits, texts), re.IGNORECASE) if others else None
+        self._text = re.compile(_pattern(digits, texts), re.IGNORECASE)
         raw_pattern = _pattern(digits, sorted(raw_texts, key=len, reverse=True))
-        self.raw = re.compile(raw_pattern.encode("latin-1"), re.IGNORECASE) if others else None
+        self._raw = re.compile(raw_pattern.encode("latin-1"), re.IGNORECASE)
 
     def search(self, text: str) -> str | None:
         """The kind of the first identifying value in `text`, or None."""
-        if self.text is not None:
-            match = self.text.search(text)
+        if self._text is not None:
+            match = self._text.search(text)
             if match:
                 return _value_kind(match.group(0))
-        if self.uids and "." in text:
+        if self._uids and "." in text:
             for token in _UID_TOKEN.findall(text):
-                if token in self.uids:
+                if token in self._uids:
                     return "UID"
         return None
 
     def search_bytes(self, data: bytes) -> tuple[int, str] | None:
         """(offset, kind) of the first identifying value in `data`, or None."""
-        if self.raw is not None:
-            match = self.raw.search(data)
+        if self._raw is not None:
+            match = self._raw.search(data)
             if match:
                 return match.start(), _value_kind(match.group(0).decode("latin-1"))
-        if self.raw_uids:
+        if self._raw_uids:
             for token in _UID_TOKEN_BYTES.finditer(data):
-                if token.group(0) in self.raw_uids:
+                if token.group(0) in self._raw_uids:
                     return token.start(), "UID"
         return None
+
+    def scan_dataset(self, ds: Dataset, file: Path) -> list[Leak]:
+        """Leaks in every element of `ds` (and its file meta) at every depth, pixel data aside."""
+        meta = getattr(ds, "file_meta", None)
+        leaks = list(_scan(meta, self, file, "file_meta")) if meta is not None else []
+        leaks += _scan(ds, self, file, "")
+        return leaks
+
+    def scan_bytes(self, parts: Iterable[tuple[bytes, int]], file: Path) -> Leak | None:
+        """The first leak in the raw bytes of a file, given as (bytes, offset) parts."""
+        for data, offset in parts:
+            hit = self.search_bytes(data)
+            if hit is not None:
+                where, kind = hit
+                return Leak(file, f"raw bytes at offset {offset + where}", kind)
+        return None
+
+    def scan_file(self, file: Path) -> list[Leak]:
+        """Leaks in a written file: its elements, then its bytes outside the pixel data."""
+        data = file.read_bytes()
+        ds = pydicom.dcmread(BytesIO(data), force=True)
+        leaks = self.scan_dataset(ds, file)
+        if not leaks:
+            raw = self.scan_bytes(outside(data, pixel_range(ds)), file)
+            leaks += [raw] if raw is not None else []
+        return leaks
+
+
+def outside(data: bytes, pixel_range: tuple[int, int]) -> list[tuple[bytes, int]]:
+    """The (bytes, offset) parts of `data` before and after the pixel data value."""
+    start, end = pixel_range
+    return [(data[:start], 0), (data[end:], end)] if end else [(data, 0)]
 
 
 def _path(prefix: str, tag: int) -> str:
@@ -234,7 +294,7 @@ def _path(prefix: str, tag: int) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _scan(ds: Dataset, matcher: _Matcher, file: Path, prefix: str) -> Iterator[Leak]:
+def _scan(ds: Dataset, check: LeakCheck, file: Path, prefix: str) -> Iterator[Leak]:
     for tag in list(ds.keys()):
         raw = ds.get_item(tag)
         if raw is None or tag == PIXEL_DATA:
@@ -245,16 +305,17 @@ def _scan(ds: Dataset, matcher: _Matcher, file: Path, prefix: str) -> Iterator[L
         if vr == "SQ":
             path = _path(prefix, tag)
             for index, item in enumerate(ds[tag].value or ()):
-                yield from _scan(item, matcher, file, f"{path}[{index}]")
+                yield from _scan(item, check, file, f"{path}[{index}]")
             continue
         for text in _texts(ds, tag, raw, vr):
-            kind = matcher.search(text)
+            kind = check.search(text)
             if kind is not None:
                 yield Leak(file, _path(prefix, tag), kind)
                 break
 
 
-def _pixel_range(ds: Dataset) -> tuple[int, int]:
+def pixel_range(ds: Dataset) -> tuple[int, int]:
+    """Where the pixel data value of a dataset read from bytes lies in them; (0, 0) if none."""
     raw = ds.get_item(PIXEL_DATA)
     if isinstance(raw, RawDataElement) and raw.value is not None:
         return raw.value_tell, raw.value_tell + len(raw.value)
@@ -263,23 +324,7 @@ def _pixel_range(ds: Dataset) -> tuple[int, int]:
 
 def find_leaks(files: Iterable[Path], identifying_values: Collection[str]) -> list[Leak]:
     """Every place in `files` that holds one of `identifying_values` (case-insensitive)."""
-    matcher = _Matcher(identifying_values)
-    if matcher.empty:
+    check = LeakCheck(identifying_values)
+    if check.empty:
         return []
-    leaks: list[Leak] = []
-    for file in files:
-        data = file.read_bytes()
-        ds = pydicom.dcmread(BytesIO(data), force=True)
-        file_leaks = list(_scan(ds.file_meta, matcher, file, "file_meta"))
-        file_leaks += _scan(ds, matcher, file, "")
-        if not file_leaks:
-            start, end = _pixel_range(ds)
-            parts = ((data[:start], 0), (data[end:], end)) if end else ((data, 0),)
-            for part, offset in parts:
-                hit = matcher.search_bytes(part)
-                if hit is not None:
-                    where, kind = hit
-                    file_leaks.append(Leak(file, f"raw bytes at offset {offset + where}", kind))
-                    break
-        leaks += file_leaks
-    return leaks
+    return [leak for file in files for leak in check.scan_file(file)]

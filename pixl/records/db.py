@@ -64,4 +64,6 @@ def migrate(url: str | None = None) -> None:
     config.set_main_option("script_location", str(ALEMBIC_INI.parent / "alembic"))
     config.set_main_option("sqlalchemy.url", url or str(get_settings().database_url))
     config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    with get_engine(url).begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
