@@ -139,7 +139,7 @@ class ProjectConfig(_Model):
         self._manufacturers = [
             (
                 re.compile(entry.regex, re.IGNORECASE),
-                frozenset(str(number).strip() for number in entry.exclude_series_numbers),
+                frozenset(series_number_key(number) for number in entry.exclude_series_numbers),
             )
             for entry in self.allowed_manufacturers
         ]
@@ -177,7 +177,7 @@ class ProjectConfig(_Model):
         case-insensitive regex search) exists and does not exclude this series number."""
         excluded = self.excluded_series_numbers(manufacturer)
         return excluded is not None and (
-            series_number is None or str(series_number).strip() not in excluded
+            series_number is None or series_number_key(series_number) not in excluded
         )
 
     def excluded_series_numbers(self, manufacturer: str | None) -> frozenset[str] | None:
@@ -187,6 +187,12 @@ class ProjectConfig(_Model):
             if pattern.search(name):
                 return excluded
         return None
+
+
+def series_number_key(value: object) -> str:
+    """A series number as compared with `exclude_series_numbers`: 7, "7" and "007" agree."""
+    text = str(value).strip()
+    return str(int(text)) if text.isdigit() else text
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -245,6 +251,8 @@ def _existing(path: Path, source: Path, field_path: str) -> Path:
 def load_project_config(projects_dir: Path, slug: str) -> ProjectConfig:
     """Read, validate and load `<projects_dir>/<slug>.yaml` and every file it names, once."""
     source = projects_dir / f"{slug}.yaml"
+    if not slug or "/" in slug or "\\" in slug or slug.startswith("."):
+        raise ConfigError(str(source), None, f"'{slug}' is not a project slug (a file name)")
     if not source.is_file():
         known = ", ".join(list_project_slugs(projects_dir)) if projects_dir.is_dir() else ""
         raise ConfigError(

@@ -32,7 +32,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from pixl.anon.config import ProjectConfig
+from pixl.anon.config import ProjectConfig, series_number_key
 from pixl.anon.leaks import Leak, LeakCheck, identifying_values_of, outside, pixel_range
 from pixl.anon.pseudonyms import Pseudonymiser
 from pixl.anon.tagops import Op, RuleTable
@@ -298,7 +298,7 @@ class Anonymiser:
         excluded = self.config.excluded_series_numbers(_text(ds, "Manufacturer"))
         if excluded is None:
             return Dropped(DropReason.MANUFACTURER.value)
-        if excluded and _text(ds, "SeriesNumber") in excluded:
+        if excluded and series_number_key(_text(ds, "SeriesNumber")) in excluded:
             return Dropped(DropReason.SERIES_NUMBER.value)
         if self.config.is_series_excluded(_text(ds, "SeriesDescription")):
             return Dropped(DropReason.SERIES_DESCRIPTION.value)
@@ -408,7 +408,7 @@ class Anonymiser:
 
     def _new_text(self, tag: int, op: Op, vr: str, text: str, patient_id: str | None) -> str | None:
         """The replacement of a string value (None: leave it as it is). Mirrors `_apply_decoded`."""
-        if tag == PATIENT_ID and patient_id is not None and op is Op.SECURE_HASH:
+        if tag == PATIENT_ID and patient_id is not None and op not in _EMPTY_OPS:
             return patient_id
         if not text:
             return None
@@ -435,7 +435,7 @@ class Anonymiser:
                 for item in elem.value:
                     self._walk(item, rules, None)
             return
-        if tag == PATIENT_ID and patient_id is not None and op is Op.SECURE_HASH:
+        if tag == PATIENT_ID and patient_id is not None and op not in _EMPTY_OPS:
             elem.value = patient_id
             return
         value = elem.value

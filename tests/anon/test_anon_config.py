@@ -188,3 +188,18 @@ def test_tag_operation_files_are_read_once_at_load(projects_dir: Path) -> None:
     config = load_project_config(projects_dir, "test-project")
     (projects_dir / "tag-operations" / "base.yaml").unlink()
     assert config.tag_operations.for_manufacturer("ACME").ops[0x00100010] is Op.REPLACE
+
+
+def test_series_numbers_compare_as_numbers(projects_dir: Path) -> None:
+    data = project_yaml(allowed_manufacturers=[{"regex": ".*", "exclude_series_numbers": ["007"]}])
+    _write(projects_dir, data)
+    config = load_project_config(projects_dir, "p")
+    assert not config.manufacturer_allowed("GE", 7)
+    assert not config.manufacturer_allowed("GE", " 7 ")
+    assert config.manufacturer_allowed("GE", 70)
+
+
+@pytest.mark.parametrize("slug", ["", "../p", "tag-operations/base", ".hidden"])
+def test_slugs_are_file_names(projects_dir: Path, slug: str) -> None:
+    with pytest.raises(ConfigError, match="not a project slug"):
+        load_project_config(projects_dir, slug)

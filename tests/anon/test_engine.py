@@ -89,6 +89,8 @@ OP_CASES = [
     ("keep", "InstitutionName", "ST ELSEWHERE", "ST ELSEWHERE"),
     ("replace", "PatientName", "SMITH^JOHN", "ANON"),
     ("replace", "StudyDate", "20240102", "00010101"),
+    ("replace", "PatientID", "12345678", P.hash_id("12345678")),
+    ("empty", "PatientID", "12345678", ""),
     ("replace", "StudyTime", "101530", "000000.00"),
     ("replace", "AcquisitionDateTime", "20240102101530", "00010101010101.000000+0000"),
     ("replace", "InstitutionName", "ST ELSEWHERE", "ANONYMISED"),
@@ -131,10 +133,13 @@ def test_delete(tmp_path: Path) -> None:
     assert "InstitutionName" not in out
 
 
-def test_patient_id_is_the_participant_id_when_given(tmp_path: Path) -> None:
-    anonymiser = _anonymiser(tmp_path, [*IDENTITY, ("PatientID", "secure-hash")])
+@pytest.mark.parametrize("op", ["secure-hash", "replace", "delete_or_empty_or_replace"])
+def test_patient_id_is_the_participant_id_when_given(tmp_path: Path, op: str) -> None:
+    anonymiser = _anonymiser(tmp_path, [*IDENTITY, ("PatientID", op)])
     out = _run(anonymiser, _dataset(PatientID="12345678"), participant_id="P-0042")
     assert out.PatientID == "P-0042"
+    out = _run(anonymiser, _dataset(PatientID="12345678"))
+    assert out.PatientID == P.hash_id("12345678")
 
 
 def test_multi_valued_uids(tmp_path: Path) -> None:
