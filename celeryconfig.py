@@ -41,13 +41,17 @@ task_ignore_result = True
 result_backend = None
 
 pixl_exchange = Exchange("pixl", type="topic", durable=True)
-# Job priority 1-5 from the cohort (RabbitMQ priority queues; the filesystem broker ignores it).
-_priority = {"x-max-priority": 5}
+# A message whose task fails unexpectedly is rejected, not acked, and RabbitMQ moves it to
+# `dead-letter` (the record says why, see pixl/tasks/failures.py). Job priority 1-5 from the
+# cohort uses RabbitMQ priority queues; the filesystem broker ignores both arguments.
+dead_letter_exchange = Exchange("pixl.dead", type="fanout", durable=True)
+_arguments = {"x-max-priority": 5, "x-dead-letter-exchange": "pixl.dead"}
 task_queues = (
-    Queue("primary", pixl_exchange, routing_key="retrieve.primary", queue_arguments=_priority),
-    Queue("secondary", pixl_exchange, routing_key="retrieve.secondary", queue_arguments=_priority),
-    Queue("anonymise", pixl_exchange, routing_key="anonymise", queue_arguments=_priority),
-    Queue("upload", pixl_exchange, routing_key="upload", queue_arguments=_priority),
+    Queue("primary", pixl_exchange, routing_key="retrieve.primary", queue_arguments=_arguments),
+    Queue("secondary", pixl_exchange, routing_key="retrieve.secondary", queue_arguments=_arguments),
+    Queue("anonymise", pixl_exchange, routing_key="anonymise", queue_arguments=_arguments),
+    Queue("upload", pixl_exchange, routing_key="upload", queue_arguments=_arguments),
+    Queue("dead-letter", dead_letter_exchange, routing_key="#"),
 )
 task_routes = {
     "pixl.retrieve_primary": {"exchange": "pixl", "routing_key": "retrieve.primary"},
@@ -66,7 +70,8 @@ task_create_missing_queues = False
 # process dies mid-task. Tasks are idempotent (they check the record first).
 task_acks_late = True
 task_reject_on_worker_lost = True
-task_acks_on_failure_or_timeout = True
+# A task that raises (not a retry) is rejected without requeue: dead-lettered, never lost.
+task_acks_on_failure_or_timeout = False
 # Prefetch = multiplier x concurrency. Retrieval workers run with concurrency
 # PIXL_MAX_MESSAGES_IN_FLIGHT (5) and multiplier 1: at most 5 studies in flight per worker.
 worker_prefetch_multiplier = 1

@@ -5,16 +5,35 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from pixl.errors import PixlError
 from pixl.settings import get_settings
 
 
+@contextmanager
+def _publisher() -> Iterator[Callable[[int, int], None]]:
+    """Publish study chains over one broker connection, queues declared first."""
+    from pixl.records import migrate
+    from pixl.tasks import app, declare_topology, study_chain
+
+    migrate()
+    declare_topology()
+    with app.producer_or_acquire() as producer:
+
+        def publish(study_id: int, priority: int) -> None:
+            study_chain(study_id, priority).apply_async(producer=producer)
+
+        yield publish
+
+
 def _enqueue(args: argparse.Namespace) -> int:
     from pixl.enqueue import enqueue, load_and_validate
-    from pixl.records import migrate
 
     settings = get_settings()
     # Validate the whole file before touching the broker or the records.
@@ -22,14 +41,7 @@ def _enqueue(args: argparse.Namespace) -> int:
     if args.dry_run:
         summary = enqueue(cohort, settings, publish=lambda *_: None, dry_run=True)
     else:
-        from pixl.tasks import app, declare_topology, study_chain
-
-        migrate()
-        declare_topology()
-        with app.producer_or_acquire() as producer:
-
-            def publish(study_id: int, priority: int) -> None:
-                study_chain(study_id, priority).apply_async(producer=producer)
+        with _publisher() as publish:
 
             def progress(done: int, total: int) -> None:
                 print(f"\r  {done}/{total} rows", end="", file=sys.stderr, flush=True)
@@ -82,6 +94,32 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retry(args: argparse.Namespace) -> int:
+    from pixl.records import StudyStatus
+    from pixl.retry import retry_studies
+
+    statuses = [StudyStatus(value) for value in args.status]
+    with _publisher() as publish:
+        count = retry_studies(publish, args.project, args.extract, args.reason, statuses)
+    print(f"re-enqueued {count} studies")
+    return 0
+
+
+def _flower(args: argparse.Namespace) -> int:
+    from pixl.tasks import app
+
+    auth = os.environ.get("PIXL_FLOWER_BASIC_AUTH")
+    if not auth:
+        raise PixlError(
+            "Flower needs PIXL_FLOWER_BASIC_AUTH=user:password (several separated by commas); "
+            "pixl does not run its dashboard without authentication."
+        )
+    app.start(
+        ["flower", f"--port={args.port}", f"--address={args.address}", f"--basic-auth={auth}"]
+    )
+    return 0
+
+
 def _migrate(_: argparse.Namespace) -> int:
     from pixl.records import migrate
 
@@ -116,6 +154,21 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(func=_worker)
 
+    retry = commands.add_parser("retry", help="re-enqueue failed studies")
+    retry.add_argument("--project", help="project slug")
+    retry.add_argument("--extract", type=datetime.fromisoformat, help="extract datetime")
+    retry.add_argument("--reason", help="only studies whose last error contains this text")
+    retry.add_argument(
+        "--status", action="append", choices=["failed", "not_found"], default=None,
+        help="which outcomes to retry (default: failed)",
+    )  # fmt: skip
+    retry.set_defaults(func=_retry)
+
+    flower = commands.add_parser("flower", help="the Flower dashboard, with authentication")
+    flower.add_argument("--port", type=int, default=5555)
+    flower.add_argument("--address", default="127.0.0.1")
+    flower.set_defaults(func=_flower)
+
     migrate = commands.add_parser("migrate", help="apply the records' alembic migrations")
     migrate.set_defaults(func=_migrate)
 
@@ -128,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "status", None) is None and args.command == "retry":
+        args.status = ["failed"]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))

@@ -150,6 +150,15 @@ def _mark_queued(study_ids: list[int]) -> None:
         )
 
 
+def publish_pending(studies: list[tuple[int, int]], publish: Publish) -> None:
+    """Publish each pending study's chain, then mark them queued (in batches)."""
+    for start in range(0, len(studies), BATCH_SIZE):
+        batch = studies[start : start + BATCH_SIZE]
+        for study_id, priority in batch:
+            publish(study_id, priority)
+        _mark_queued([study_id for study_id, _ in batch])
+
+
 def enqueue_cohort(
     path: Path,
     settings: Settings,
@@ -205,9 +214,7 @@ def enqueue(
                 else:
                     new_jobs.append(job)
             to_publish += _insert_pending(extract_id, new_jobs)
-            for study_id, priority in to_publish:
-                publish(study_id, priority)
-            _mark_queued([study_id for study_id, _ in to_publish])
+            publish_pending(to_publish, publish)
             extract_summary.published += len(to_publish)
             done += len(batch)
             if progress is not None:

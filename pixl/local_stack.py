@@ -107,6 +107,8 @@ class LocalStack:
             "PIXL_VNA": json.dumps({"ae_title": "VNA", "port": vna_port}),
             "PIXL_DICOM_TIMEOUT_SECONDS": "10",
             "PIXL_RETRY_BACKOFF_SECONDS": "0.5",
+            # The simulated PACS is no clinical system: it may be asked at any hour.
+            "PIXL_PACS_HOURS": "always",
         }
         if self.with_pacs:
             self.env["PIXL_PACS"] = json.dumps({"ae_title": "PACS", "port": pacs_port})

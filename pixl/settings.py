@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     cache_node: DicomNode = DicomNode(ae_title="PIXLCACHE", port=11112)
     dicom_timeout_seconds: float = 30.0
 
+    # The PACS may only be queried inside these hours (see pixl/pacs_hours.py).
+    pacs_hours: str = "mon-fri 20:00-07:00"
+    pacs_timezone: str = "Europe/London"
+    pacs_hours_check_seconds: float = 30.0
+
     # Throttling, per worker (Celery) — the cluster-wide limit lives in Redis.
     retrieve_rate_limit: str = "5/s"
     max_messages_in_flight: int = 5

@@ -77,3 +77,35 @@ def isolated_settings(tmp_path, monkeypatch) -> Iterator[None]:  # type: ignore[
     yield
     for cache in caches:
         cache.cache_clear()
+
+
+@pytest.fixture
+def stack_factory(tmp_path, isolated_settings, monkeypatch):  # type: ignore[no-untyped-def]
+    """Start a LocalStack (simulated VNA and PACS, DICOM cache, workers) over a synthetic
+    cohort; `extra_env` points records and broker at real servers. Stopped afterwards."""
+    from pixl.demo import REPO_PROJECTS, plan_cohort, seed_secrets, write_inputs
+    from pixl.local_stack import LocalStack
+    from pixl.records import migrate
+    from pixl.settings import get_settings
+
+    stacks: list[LocalStack] = []
+
+    def start(extra_env: dict[str, str], studies: int = 8, **stack_options):  # type: ignore[no-untyped-def]
+        stack = LocalStack(
+            tmp_path / "stack", extra_env=extra_env, projects_dir=REPO_PROJECTS, **stack_options
+        )
+        for name, value in stack.configure().items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        planned = plan_cohort(studies, seed=11)
+        cohort = tmp_path / "cohort.csv"
+        write_inputs(planned, stack, cohort)
+        seed_secrets({p.project for p in planned})
+        migrate()
+        stack.start()
+        stacks.append(stack)
+        return stack, planned, cohort
+
+    yield start
+    for stack in stacks:
+        stack.stop()

@@ -6,74 +6,14 @@ runs it. Once on the embedded default (filesystem broker, SQLite), once on real 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-from sqlalchemy import select
+from pipeline_support import STUDIES, records, run_cli, wait_for_final
 
-from pixl.demo import REPO_PROJECTS, PlannedStudy, plan_cohort, seed_secrets, write_inputs
-from pixl.local_stack import LocalStack
-from pixl.records import Study, StudyStatus, migrate, session_scope
+from pixl.demo import PlannedStudy
+from pixl.records import Study, StudyStatus
 from pixl.settings import get_settings
 from pixl.synthetic import identifying_values
-
-STUDIES = 8
-DEADLINE_SECONDS = 180
-
-
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "pixl", *args],
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def records() -> dict[str, Study]:
-    with session_scope() as session:
-        return {s.procedure_occurrence_id: s for s in session.scalars(select(Study))}
-
-
-def wait_for_final(expected: int) -> dict[str, Study]:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        current = records()
-        if len(current) == expected and all(s.status.is_final for s in current.values()):
-            return current
-        time.sleep(0.5)
-    states = {k: v.status.value for k, v in records().items()}
-    pytest.fail(f"studies not finished after {DEADLINE_SECONDS}s: {states}")
-
-
-@pytest.fixture
-def stack_factory(tmp_path: Path, isolated_settings: None, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    stacks: list[LocalStack] = []
-
-    def start(extra_env: dict[str, str]) -> tuple[LocalStack, list[PlannedStudy], Path]:
-        stack = LocalStack(tmp_path / "stack", extra_env=extra_env, projects_dir=REPO_PROJECTS)
-        for name, value in stack.configure().items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        planned = plan_cohort(STUDIES, seed=11)
-        cohort = tmp_path / "cohort.csv"
-        write_inputs(planned, stack, cohort)
-        seed_secrets({p.project for p in planned})
-        migrate()
-        stack.start()
-        stacks.append(stack)
-        return stack, planned, cohort
-
-    yield start
-    for stack in stacks:
-        stack.stop()
 
 
 def assert_outcomes(planned: list[PlannedStudy], final: dict[str, Study]) -> None:
@@ -114,7 +54,9 @@ def assert_status_agrees_with_disk(env: dict[str, str], planned: list[PlannedStu
     """`pixl status --json` counts per project what the destination folder holds."""
     status = run_cli(env, "status", "--json")
     assert status.returncode == 0, status.stderr
-    reported = {e["project_slug"]: e["counts"].get("exported", 0) for e in json.loads(status.stdout)}
+    reported = {
+        e["project_slug"]: e["counts"].get("exported", 0) for e in json.loads(status.stdout)
+    }
     output = get_settings().output_dir
     assert output is not None
     on_disk = {p: len(list((output / p).iterdir())) for p in reported}

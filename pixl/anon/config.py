@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from pixl.anon.recipes import Recipes
 from pixl.anon.tagops import TagOperations, read_yaml
 from pixl.errors import ConfigError
 
@@ -132,6 +133,7 @@ class ProjectConfig(_Model):
     _slug: str = PrivateAttr(default="")
     _source: Path | None = PrivateAttr(default=None)
     _tag_operations: TagOperations | None = PrivateAttr(default=None)
+    _recipes: Recipes | None = PrivateAttr(default=None)
     _manufacturers: list[tuple[re.Pattern[str], frozenset[str]]] = PrivateAttr(default_factory=list)
     _filters: tuple[str, ...] = PrivateAttr(default=())
 
@@ -165,6 +167,11 @@ class ProjectConfig(_Model):
             raise ConfigError(self._slug or "project config", "tag_operation_files", "not loaded")
         return self._tag_operations
 
+    @property
+    def recipes(self) -> Recipes | None:
+        """The parsed deid recipes (pixel clean-up), or None when the project lists none."""
+        return self._recipes
+
     def is_series_excluded(self, description: str | None) -> bool:
         """Whether a series filter is a case-insensitive substring of the description."""
         if not description:
@@ -192,7 +199,7 @@ class ProjectConfig(_Model):
 def series_number_key(value: object) -> str:
     """A series number as compared with `exclude_series_numbers`: 7, "7" and "007" agree."""
     text = str(value).strip()
-    return str(int(text)) if text.isdigit() else text
+    return str(int(text)) if text.isascii() and text.isdigit() else text
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -251,7 +258,7 @@ def _existing(path: Path, source: Path, field_path: str) -> Path:
 def load_project_config(projects_dir: Path, slug: str) -> ProjectConfig:
     """Read, validate and load `<projects_dir>/<slug>.yaml` and every file it names, once."""
     source = projects_dir / f"{slug}.yaml"
-    if not slug or "/" in slug or "\\" in slug or slug.startswith("."):
+    if not slug or any(c in slug for c in "/\\\x00") or slug.startswith("."):
         raise ConfigError(str(source), None, f"'{slug}' is not a project slug (a file name)")
     if not source.is_file():
         known = ", ".join(list_project_slugs(projects_dir)) if projects_dir.is_dir() else ""
@@ -282,14 +289,18 @@ def load_project_config(projects_dir: Path, slug: str) -> ProjectConfig:
         )
         for i, name in enumerate(files.manufacturer_overrides or [])
     ]
-    if config.image_operation_files is not None:
-        for i, name in enumerate(config.image_operation_files.deid_recipes):
-            _existing(
-                projects_dir / IMAGE_OPERATIONS_DIR / name,
-                source,
-                f"image_operation_files.deid_recipes[{i}]",
-            )
+    recipes = [
+        _existing(
+            projects_dir / IMAGE_OPERATIONS_DIR / name,
+            source,
+            f"image_operation_files.deid_recipes[{i}]",
+        )
+        for i, name in enumerate(
+            config.image_operation_files.deid_recipes if config.image_operation_files else []
+        )
+    ]
     config._slug = slug
     config._source = source
     config._tag_operations = TagOperations.from_files(base, overrides)
+    config._recipes = Recipes.from_files(recipes) if recipes else None
     return config

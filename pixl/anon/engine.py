@@ -8,14 +8,17 @@ elements stay raw, so they are written back without being decoded.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import struct
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from io import BytesIO
 from pathlib import Path
+from typing import TypeVar
 
 import pydicom
 from pydicom.datadict import tag_for_keyword
@@ -23,7 +26,12 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
+from pydicom.filewriter import (
+    correct_ambiguous_vr,
+    write_data_element,
+    write_dataset,
+    write_file_meta_info,
+)
 from pydicom.multival import MultiValue
 from pydicom.uid import (
     UID,
@@ -33,15 +41,27 @@ from pydicom.uid import (
 )
 
 from pixl.anon.config import ProjectConfig, series_number_key
-from pixl.anon.leaks import Leak, LeakCheck, identifying_values_of, outside, pixel_range
+from pixl.anon.leaks import (
+    PIXEL_DATA,
+    STRING_VRS,
+    Leak,
+    LeakCheck,
+    ascii_text,
+    identifying_values_of,
+    outside,
+    pixel_range,
+)
+from pixl.anon.pixels import clean_pixels
 from pixl.anon.pseudonyms import Pseudonymiser
 from pixl.anon.tagops import Op, RuleTable
-from pixl.errors import AnonymisationError, ConfigError
+from pixl.errors import AnonymisationError
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 PIXL_IMPLEMENTATION_CLASS_UID = "2.25.164482951656998771559585214070472065444"
 PIXL_IMPLEMENTATION_VERSION_NAME = "PIXL_0_1"
 PATIENT_ID = 0x00100020
-PIXEL_DATA = 0x7FE00010
 _PREAMBLE = b"\x00" * 128
 
 _DUMMY_TEXT = "ANONYMISED"
@@ -58,33 +78,14 @@ _DUMMIES: dict[str, object] = {
     **dict.fromkeys(("CS", "LO", "SH", "LT", "ST", "UT", "UC"), _DUMMY_TEXT),
     **dict.fromkeys(("US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"), 0),
 }
+# An original value that is one of our dummies ("ANON") is no leak when the dummy appears.
+_DUMMY_TEXTS = frozenset(v for v in _DUMMIES.values() if isinstance(v, str))
 # `empty` keeps dates and times valid, as PIXL does; every other VR gets a zero-length value.
 _EMPTIES = {vr: _DUMMIES[vr] for vr in ("DA", "TM", "DT")}
 _HASH_LENGTH = {"SH": 16, "AE": 16, "CS": 16, "PN": 64, "LO": 64}
 _TEXT_VRS = frozenset({"SH", "AE", "CS", "PN", "LO", "LT", "ST", "UT", "UC"})
 _EMPTY_OPS = frozenset({Op.EMPTY, Op.DELETE_OR_EMPTY, Op.DELETE_OR_EMPTY_OR_REPLACE_UID})
 _PLAIN_EMPTY_OPS = frozenset({Op.EMPTY, Op.DELETE_OR_EMPTY})
-_STRING_VRS = frozenset(
-    {
-        "AE",
-        "AS",
-        "CS",
-        "DA",
-        "DS",
-        "DT",
-        "IS",
-        "LO",
-        "LT",
-        "PN",
-        "SH",
-        "ST",
-        "TM",
-        "UC",
-        "UI",
-        "UR",
-        "UT",
-    }
-)
 _SINGLE_VALUED_VRS = frozenset({"LT", "ST", "UT", "UR"})
 _TAGS = {
     keyword: tag
@@ -104,13 +105,17 @@ class DropReason(StrEnum):
     SERIES_NUMBER = "series_number"
     SERIES_DESCRIPTION = "series_description"
     TOO_FEW_INSTANCES = "too_few_instances_in_series"
+    UNREADABLE = "unreadable"  # not DICOM, truncated, no instance UIDs, undecodable element
+    PIXELS_NOT_CLEANABLE = "burned_in_text_not_removable"  # a recipe applies, pixels resist
 
 
 @dataclass(frozen=True)
 class Dropped:
-    """An instance the project excludes; `reason` is a `DropReason` value."""
+    """An instance not delivered; `reason` is a `DropReason` value, `detail` says more
+    (never a value of the instance)."""
 
     reason: str
+    detail: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -136,27 +141,59 @@ class StudyResult:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
-def _read(source: bytes | Path) -> Dataset:
+def _read(source: bytes | Path) -> Dataset | Dropped:
+    """The dataset of one instance, or why it is not a readable DICOM instance."""
     try:
         if isinstance(source, bytes | bytearray | memoryview):
             ds = pydicom.dcmread(BytesIO(source), force=True)
         else:
             ds = pydicom.dcmread(source, force=True)
-    except (InvalidDicomError, ValueError, EOFError, OSError) as exc:
-        problem = str(exc)
-    else:
-        if "SOPInstanceUID" in ds:
-            return ds
-        problem = "no SOPInstanceUID"
-    name = source if isinstance(source, Path) else "instance bytes"
-    raise AnonymisationError(f"{name}: not a readable DICOM instance ({problem})")
+    except InvalidDicomError:
+        return Dropped(DropReason.UNREADABLE.value, "not DICOM")
+    except Exception as exc:  # pydicom raises many kinds on damaged files
+        return Dropped(DropReason.UNREADABLE.value, f"not readable ({type(exc).__name__})")
+    if _truncated(ds):
+        return Dropped(DropReason.UNREADABLE.value, "truncated")
+    for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
+        if not _text(ds, keyword):
+            return Dropped(DropReason.UNREADABLE.value, f"no {keyword}")
+    return ds
 
 
-def _ascii(value: bytes) -> str | None:
-    """Raw bytes as text when they are plain ASCII (no ISO 2022 escapes), else None."""
-    if value.isascii() and b"\x1b" not in value:
-        return value.decode("ascii")
-    return None
+def _truncated(ds: Dataset) -> bool:
+    """Whether the file ended inside its last element (pydicom reads what there is)."""
+    tags = ds.keys()
+    if not tags:
+        return True
+    last = ds.get_item(max(tags))
+    return (
+        isinstance(last, RawDataElement)
+        and isinstance(last.value, bytes)
+        and last.length != 0xFFFFFFFF
+        and len(last.value) < last.length
+    )
+
+
+_TAG_IN_MESSAGE = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)")
+
+
+def _undecodable(exc: Exception) -> Dropped:
+    """An instance with an element pydicom cannot decode; says which tag, not its value."""
+    tag = _TAG_IN_MESSAGE.search(str(exc))
+    where = f" in {tag.group(0)}" if tag else ""
+    problem = f"undecodable element{where} ({type(exc).__name__})"
+    return Dropped(DropReason.UNREADABLE.value, problem)
+
+
+def _per_instance(attempt: Callable[[], _T]) -> _T | Dropped:
+    """Run `attempt`; an element that cannot be decoded drops this instance, not the study.
+    An `AnonymisationError` (rules, leaks) still stops the study."""
+    try:
+        return attempt()
+    except AnonymisationError:
+        raise
+    except Exception as exc:
+        return _undecodable(exc)
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -165,7 +202,7 @@ def _text(ds: Dataset, keyword: str) -> str:
     if elem is None:
         return ""
     if isinstance(elem, RawDataElement) and isinstance(elem.value, bytes):
-        text = _ascii(elem.value)
+        text = ascii_text(elem.value)
         if text is not None:
             return text.strip("\x00 ")
         elem = ds[_TAGS[keyword]]
@@ -204,14 +241,27 @@ def _encode(ds: Dataset) -> tuple[bytes, tuple[int, int]]:
     if pixel_data is not None and not isinstance(pixel_data, RawDataElement):
         pixel_data.is_undefined_length = transfer_syntax.is_compressed
     encoding = (fp.is_implicit_VR, fp.is_little_endian)
-    same_charset = ds.original_character_set == getattr(ds, "_character_set", None)
-    if encoding == ds.original_encoding and encoding[1] and same_charset:
-        pixels = _write_elements(fp, ds)
-    else:
+    if not encoding[1]:  # big endian (retired): pydicom's writer, pixel data found by reading
         write_dataset(fp, ds)
         data = fp.getvalue()
         return data, pixel_range(pydicom.dcmread(BytesIO(data), force=True))
+    # Elements read in another encoding than the transfer syntax says (a mislabelled file),
+    # or whose character set changed, are decoded and encoded again, as pydicom does.
+    same_charset = ds.original_character_set == getattr(ds, "_character_set", None)
+    convert = _read_encoding(ds) != encoding or not same_charset
+    if convert:
+        correct_ambiguous_vr(ds, True)
+    pixels = _write_elements(fp, ds, convert)
     return fp.getvalue(), pixels
+
+
+def _read_encoding(ds: Dataset) -> tuple[bool | None, bool | None]:
+    """(implicit VR, little endian) as the dataset's raw elements were actually read."""
+    for tag in ds.keys():  # noqa: SIM118 (tags, not elements)
+        elem = ds.get_item(tag)
+        if isinstance(elem, RawDataElement):
+            return elem.is_implicit_VR, elem.is_little_endian
+    return ds.original_encoding
 
 
 _EXPLICIT_LONG_VRS = frozenset(
@@ -222,12 +272,12 @@ _pack_explicit_short = struct.Struct("<HH2sH").pack
 _pack_explicit_long = struct.Struct("<HH2s2xI").pack
 
 
-def _write_elements(fp: DicomBytesIO, ds: Dataset) -> tuple[int, int]:
-    """`write_dataset` for a dataset written in its own little-endian encoding and charset.
+def _write_elements(fp: DicomBytesIO, ds: Dataset, convert: bool) -> tuple[int, int]:
+    """`write_dataset` for a little-endian dataset; returns where the pixel data went.
 
     Raw elements of defined length are copied as they were read (PS3.5 7.1 headers), which
-    is most of them; everything else goes through pydicom's element writer. Returns where
-    the pixel data element was written.
+    is most of them; everything else, and everything when `convert`, goes through pydicom's
+    element writer.
     """
     implicit = fp.is_implicit_VR
     write = fp.write
@@ -237,19 +287,16 @@ def _write_elements(fp: DicomBytesIO, ds: Dataset) -> tuple[int, int]:
         group, element = tag >> 16, tag & 0xFFFF
         if element == 0 and group > 6:
             continue  # retired group lengths are not written (PS3.5 7.2)
+        elem = ds[tag] if convert else ds.get_item(tag)
         if tag == PIXEL_DATA:
             start = fp.tell()
-            write_data_element(fp, ds.get_item(tag), charset)
+            write_data_element(fp, elem, charset)
             pixels = (start, fp.tell())
             continue
-        elem = ds.get_item(tag)
         value = elem.value if isinstance(elem, RawDataElement) else None
-        if (
-            isinstance(value, bytes)
-            and elem.length != 0xFFFFFFFF
-            and elem.is_implicit_VR == implicit
-            and elem.is_little_endian
-        ):
+        if elem.VR == "UN":
+            elem = ds[tag]  # decoding gives a known public tag its dictionary VR
+        elif isinstance(value, bytes) and elem.length != 0xFFFFFFFF:
             if implicit:
                 write(_pack_implicit(group, element, len(value)))
                 write(value)
@@ -263,7 +310,7 @@ def _write_elements(fp: DicomBytesIO, ds: Dataset) -> tuple[int, int]:
                 write(_pack_explicit_short(group, element, vr.encode(), len(value)))
                 write(value)
                 continue
-        write_data_element(fp, elem, charset)
+        write_data_element(fp, elem if elem.VR or implicit else ds[tag], charset)
     return pixels
 
 
@@ -277,17 +324,10 @@ class Anonymiser:
     """De-identifies instances for one project. Rules were compiled when the config loaded."""
 
     def __init__(self, config: ProjectConfig, pseudonymiser: Pseudonymiser) -> None:
-        recipes = config.image_operation_files.deid_recipes if config.image_operation_files else []
-        if recipes:
-            raise ConfigError(
-                str(config.source or config.slug),
-                "image_operation_files.deid_recipes",
-                "pixel clean-up of burned-in text is not implemented in pixl yet; remove the "
-                "recipes only if the modalities carry no burned-in identifiers",
-            )
         self.config = config
         self.pseudonyms = pseudonymiser
         self._modalities = frozenset(config.project.modalities)
+        self._recipes = config.recipes
 
     # Selection
 
@@ -312,12 +352,19 @@ class Anonymiser:
     def anonymise_instance(
         self, data: bytes | Path, participant_id: str | None = None
     ) -> AnonymisedInstance | Dropped:
-        """De-identify one instance, or say why the project excludes it."""
-        ds = _read(data)
-        dropped = self.exclusion(ds)
-        if dropped is not None:
-            return dropped
-        return self.anonymise_dataset(ds, self.rules_for(ds), participant_id)
+        """De-identify one instance, or say why it is not delivered (the project excludes
+        it, it is not readable, its burned-in text cannot be removed)."""
+
+        def attempt() -> AnonymisedInstance | Dropped:
+            ds = _read(data)
+            if isinstance(ds, Dropped):
+                return ds
+            dropped = self.exclusion(ds)
+            if dropped is not None:
+                return dropped
+            return self.anonymise_dataset(ds, self.rules_for(ds), participant_id)
+
+        return _per_instance(attempt)
 
     def pseudo_patient_id(self, mrn: str, participant_id: str | None) -> str:
         """The PatientID delivered: the participant id if given, else the keyed hash of the MRN."""
@@ -325,8 +372,14 @@ class Anonymiser:
 
     def anonymise_dataset(
         self, ds: Dataset, rules: RuleTable, participant_id: str | None = None
-    ) -> AnonymisedInstance:
-        """De-identify `ds` in place by `rules` and encode it as a file."""
+    ) -> AnonymisedInstance | Dropped:
+        """De-identify `ds` in place (burned-in text by the project's recipes, then tags by
+        `rules`) and encode it as a file; Dropped if a recipe applies but the pixel data
+        cannot be cleaned."""
+        if self._recipes is not None:
+            problem = clean_pixels(ds, self._recipes)
+            if problem is not None:
+                return Dropped(DropReason.PIXELS_NOT_CLEANABLE.value, problem)
         patient_id = self.pseudo_patient_id(_text(ds, "PatientID"), participant_id)
         original_meta = getattr(ds, "file_meta", None)
         transfer_syntax = (
@@ -394,7 +447,7 @@ class Anonymiser:
         raw = ds.get_item(tag)
         if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes):
             vr = raw.VR or rules.vrs.get(tag)
-            text = _ascii(raw.value) if vr in _STRING_VRS else None
+            text = ascii_text(raw.value) if vr in STRING_VRS else None
             if vr is not None and text is not None:
                 # Fast path: compute the new text from the raw bytes, store it raw.
                 new = self._new_text(tag, op, vr, text.strip("\x00 "), patient_id)
@@ -472,11 +525,12 @@ class Anonymiser:
     ) -> StudyResult:
         """De-identify a study into `<output_dir>/<sop_uid>.dcm`, one atomic write per file.
 
-        Drops what the project excludes and series with fewer than `min_instances_per_series`
-        kept instances. Every output is checked for the originals' identifying values (each
-        element at every depth, then the bytes outside the pixel data, as `find_leaks` does,
-        without reading the files back): on a hit, deletes what it wrote and raises
-        `AnonymisationError` naming file and tag, never the value.
+        Drops what the project excludes, instances that are not readable DICOM or whose
+        burned-in text cannot be removed (the others go on), and series with fewer than
+        `min_instances_per_series` kept instances. Every output is checked for the originals'
+        identifying values (each element at every depth, then the bytes outside the pixel
+        data, as `find_leaks` does, without reading the files back): on a hit, deletes what
+        it wrote and raises `AnonymisationError` naming file and tag, never the value.
         """
         result = StudyResult(pseudo_study_uid=None, pseudo_patient_id=None)
         dropped: Counter[str] = Counter()
@@ -485,22 +539,44 @@ class Anonymiser:
         leaks: dict[Path, list[Leak]] = {}
         outsides: dict[Path, list[tuple[bytes, int]]] = {}  # bytes outside the pixel data
         written: dict[Path, None] = {}  # ordered set
+
+        def attempt(source: bytes | Path) -> tuple[AnonymisedInstance, list[Leak]] | Dropped:
+            ds = _read(source)
+            if isinstance(ds, Dropped):
+                return ds
+            if result.pseudo_study_uid is None:
+                result.pseudo_study_uid = self.pseudonyms.uid(_text(ds, "StudyInstanceUID"))
+                result.pseudo_patient_id = self.pseudo_patient_id(
+                    _text(ds, "PatientID"), participant_id
+                )
+            excluded = self.exclusion(ds)
+            if excluded is not None:
+                return excluded
+            rules = self.rules_for(ds)
+            check.add(
+                v for v in identifying_values_of(ds, rules.kept) if v.upper() not in _DUMMY_TEXTS
+            )
+            instance = self.anonymise_dataset(ds, rules, participant_id)
+            if isinstance(instance, Dropped):
+                return instance
+            # Elements now, against the values seen so far; bytes at the end, against all.
+            path = output_dir / f"{instance.sop_instance_uid}.dcm"
+            return instance, check.scan_dataset(ds, path)
+
         try:
             for source in sources:
-                ds = _read(source)
-                if result.pseudo_study_uid is None:
-                    study_uid = _text(ds, "StudyInstanceUID")
-                    result.pseudo_study_uid = self.pseudonyms.uid(study_uid) if study_uid else None
-                    result.pseudo_patient_id = self.pseudo_patient_id(
-                        _text(ds, "PatientID"), participant_id
-                    )
-                excluded = self.exclusion(ds)
-                if excluded is not None:
-                    dropped[excluded.reason] += 1
+                outcome = _per_instance(lambda: attempt(source))  # noqa: B023 (called at once)
+                if isinstance(outcome, Dropped):
+                    dropped[outcome.reason] += 1
+                    if outcome.detail:
+                        log.warning(
+                            "project %s: instance dropped, %s: %s",
+                            self.config.slug,
+                            outcome.reason,
+                            outcome.detail,
+                        )
                     continue
-                rules = self.rules_for(ds)
-                check.add(identifying_values_of(ds, rules.kept))
-                instance = self.anonymise_dataset(ds, rules, participant_id)
+                instance, instance_leaks = outcome
                 path = output_dir / f"{instance.sop_instance_uid}.dcm"
                 if path in written:
                     continue  # the same instance twice in the sources
@@ -509,8 +585,7 @@ class Anonymiser:
                 _atomic_write(path, instance.data)
                 written[path] = None
                 by_series.setdefault(instance.series_instance_uid, []).append(path)
-                # Elements now, against the values seen so far; bytes at the end, against all.
-                leaks[path] = check.scan_dataset(ds, path)
+                leaks[path] = instance_leaks
                 outsides[path] = outside(instance.data, instance.pixel_range)
 
             for paths in by_series.values():

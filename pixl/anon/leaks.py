@@ -42,26 +42,10 @@ IDENTIFYING_TAGS = frozenset(tag_for_keyword(k) for k in _IDENTIFYING_KEYWORDS) 
 _TEXT_SEPARATORS = re.compile(r"[\^=\s]+")
 _UID_TOKEN = re.compile(r"[0-9]+(?:\.[0-9]+)+")
 _UID_TOKEN_BYTES = re.compile(rb"[0-9]+(?:\.[0-9]+)+")
-_STRING_VRS = frozenset(
-    {
-        "AE",
-        "AS",
-        "CS",
-        "DA",
-        "DS",
-        "DT",
-        "IS",
-        "LO",
-        "LT",
-        "PN",
-        "SH",
-        "ST",
-        "TM",
-        "UC",
-        "UI",
-        "UR",
-        "UT",
-    }
+# Value representations whose values are text (PS3.5 6.2).
+STRING_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM"}
+    | {"UC", "UI", "UR", "UT"}
 )
 _NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
 
@@ -101,6 +85,13 @@ def _strings(value: object) -> Iterator[str]:
         yield str(value)
 
 
+def ascii_text(value: bytes) -> str | None:
+    """Raw bytes as text when they are plain ASCII (no ISO 2022 escapes), else None."""
+    if value.isascii() and b"\x1b" not in value:
+        return value.decode("ascii")
+    return None
+
+
 def _texts(ds: Dataset, tag: int, raw: DataElement | RawDataElement, vr: str) -> Iterator[str]:
     """The values of an element as text, from the raw bytes when they are plain ASCII.
 
@@ -108,11 +99,11 @@ def _texts(ds: Dataset, tag: int, raw: DataElement | RawDataElement, vr: str) ->
     """
     value = raw.value
     if isinstance(raw, RawDataElement) and isinstance(value, bytes):
-        if vr not in _STRING_VRS:
+        if vr not in STRING_VRS:
             yield value.decode("latin-1")
             return
-        if value.isascii() and b"\x1b" not in value:
-            text = value.decode("ascii")
+        text = ascii_text(value)
+        if text is not None:
             yield from (text,) if vr in ("LT", "ST", "UT") else text.split("\\")
             return
         value = ds[tag].value

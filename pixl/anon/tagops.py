@@ -75,9 +75,11 @@ class RuleTable:
 
 def read_yaml(path: Path) -> Any:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(str(path), None, "file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), None, "not a text file (UTF-8)") from exc
     except OSError as exc:
         raise ConfigError(str(path), None, f"cannot be read: {exc.strerror}") from exc
     try:
@@ -87,6 +89,9 @@ def read_yaml(path: Path) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(str(path), where, f"malformed YAML: {problem}") from exc
+    except (ValueError, OverflowError, RecursionError) as exc:
+        # A scalar YAML types but cannot build, e.g. the date 2024-02-30.
+        raise ConfigError(str(path), None, f"malformed YAML: {exc}") from exc
 
 
 def _tag_number(value: Any, source: Path, field_path: str) -> int:

@@ -5,20 +5,35 @@ DICOM port (`node`); pixl lists, reads and deletes them over HTTP (`url`). Ortha
 study by Patient ID and Study Instance UID, so one UID can map to several Orthanc studies:
 every call works on all of them.
 
+`OrthancProcess` runs a local Orthanc (`Orthanc config.json`) for the tests, the benchmarks
+and a one-machine stack, as a raw cache or as a stand-in VNA/PACS.
+
 Every failure raises `ArchiveError` with the URL and HTTP status, never a response body:
 Orthanc's answers carry patient identifiers (MainDicomTags such as ImageComments).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import requests
 
 from pixl.dicom.network import is_uid
-from pixl.errors import ArchiveError
+from pixl.errors import ArchiveError, PixlError
+from pixl.local_stack import READY_TIMEOUT_SECONDS, free_port
 from pixl.settings import DicomNode
+
+#: The production raw cache's configuration (plain JSON, no comments: tests load it too).
+RAW_CONFIG = Path(__file__).resolve().parents[2] / "orthanc" / "orthanc-raw.json"
 
 
 class OrthancCache:
@@ -121,3 +136,168 @@ class OrthancCache:
 
 def _sop_uid(instance: dict[str, Any]) -> str:
     return str(instance["MainDicomTags"]["SOPInstanceUID"])
+
+
+class OrthancProcess:
+    """One Orthanc server started from a configuration dict on free ports, storage in `workdir`.
+
+    `env` adds to the environment, for `${VAR}` expansion in the configuration. With
+    `tcp_nodelay` the DICOM side turns off Nagle's algorithm (`TCP_NODELAY=1`, read by DCMTK):
+    Debian's Orthanc 1.10 has no configuration option for it (FIELD-NOTES).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        config: Mapping[str, Any],
+        env: Mapping[str, str] | None = None,
+        tcp_nodelay: bool = True,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.http_port = free_port()
+        self.dicom_port = free_port()
+        storage = str(self.workdir / "storage")
+        self.config: dict[str, Any] = {
+            **config,
+            "HttpPort": self.http_port,
+            "DicomPort": self.dicom_port,
+            "StorageDirectory": storage,
+            "IndexDirectory": storage,
+        }
+        self.config.setdefault("Name", self.config.get("DicomAet", "ORTHANC"))
+        self.env = dict(env or {})
+        self.tcp_nodelay = tcp_nodelay
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        self.node = DicomNode(
+            ae_title=str(self.config.get("DicomAet", "ORTHANC")),
+            host="127.0.0.1",
+            port=self.dicom_port,
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+        self._terminating = False
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """The first registered user, `${VAR}`s expanded, when authentication is on."""
+        users: dict[str, str] = self.config.get("RegisteredUsers", {})
+        if not self.config.get("AuthenticationEnabled") or not users:
+            return None
+        user, password = next(iter(users.items()))
+        return _expand(user, self.env), _expand(password, self.env)
+
+    def start(self) -> None:
+        """Write the configuration, start Orthanc and wait until `/system` answers."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config_path = self.workdir / "orthanc.json"
+        config_path.write_text(json.dumps(self.config, indent=2))
+        env = {**os.environ, **self.env}
+        if self.tcp_nodelay:
+            env["TCP_NODELAY"] = "1"
+        else:
+            env.pop("TCP_NODELAY", None)
+        executable = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+        with open(self.workdir / "orthanc.log", "ab") as log:
+            self._process = subprocess.Popen(
+                [executable, str(config_path)], stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        self._wait_ready()
+
+    def terminate(self) -> None:
+        """Ask Orthanc to stop (SIGTERM) without waiting: it takes 2-3 s, so stop several
+        servers by calling `terminate` on each, then `stop`."""
+        if self._process is not None and not self._terminating:
+            self._process.send_signal(signal.SIGTERM)
+            self._terminating = True
+
+    def stop(self, grace_seconds: float = 30) -> None:
+        """SIGTERM once and wait for the exit: a second Orthanc on the same storage must not
+        start before, or it stops with "SQLite: database is locked". A second SIGTERM would
+        make Orthanc exit at once, without closing its index cleanly."""
+        if self._process is None:
+            return
+        self.terminate()
+        try:
+            self._process.wait(grace_seconds)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+        self._terminating = False
+
+    def cache(self, timeout: float = 30) -> OrthancCache:
+        """An `OrthancCache` over this server."""
+        user, password = self.auth or (None, None)
+        return OrthancCache(self.url, self.node, user, password, timeout)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One REST call as the registered user; the decoded JSON answer (None if empty)."""
+        response = requests.request(method, self.url + path, auth=self.auth, timeout=60, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def upload(self, files: Iterable[bytes]) -> None:
+        """`POST /instances` each Part 10 file, over one HTTP connection."""
+        with requests.Session() as session:
+            session.auth = self.auth
+            for data in files:
+                response = session.post(
+                    f"{self.url}/instances",
+                    data=data,
+                    headers={"Content-Type": "application/dicom"},
+                    timeout=60,
+                )
+                response.raise_for_status()
+
+    def add_modality(self, name: str, node: DicomNode) -> None:
+        """Register (or replace) a DICOM modality at run time: a C-MOVE destination, or an
+        SCU allowed to query and retrieve. Kept in memory only (not in the database)."""
+        body = {"AET": node.ae_title, "Host": node.host, "Port": node.port}
+        self.api("PUT", f"/modalities/{name}", json=body)
+
+    def empty(self) -> None:
+        """Delete every patient, hence every study, series and instance."""
+        for patient in self.api("GET", "/patients"):
+            self.api("DELETE", f"/patients/{patient}")
+
+    def __enter__(self) -> OrthancProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise PixlError(
+                    f"Orthanc exited with code {self._process.returncode} before it was ready; "
+                    f"see {self.workdir / 'orthanc.log'}"
+                )
+            try:
+                if requests.get(f"{self.url}/system", auth=self.auth, timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise PixlError(f"Orthanc did not answer on {self.url} within {READY_TIMEOUT_SECONDS} s")
+
+
+def _expand(value: str, env: Mapping[str, str]) -> str:
+    """Orthanc's `${VAR}` expansion of a configuration string, for the values we read back."""
+    for name, replacement in {**os.environ, **env}.items():
+        value = value.replace(f"${{{name}}}", replacement)
+    return value
+
+
+def load_raw_config() -> dict[str, Any]:
+    """The production raw cache configuration, `orthanc/orthanc-raw.json`, as a dict."""
+    config: dict[str, Any] = json.loads(RAW_CONFIG.read_text())
+    return config

@@ -32,4 +32,12 @@ def study_chain(study_id: int, priority: int = 1) -> chain:
     )
 
 
-__all__ = ["anonymise", "app", "declare_topology", "retrieve_primary", "retrieve_secondary", "study_chain", "upload"]
+__all__ = [
+    "anonymise",
+    "app",
+    "declare_topology",
+    "retrieve_primary",
+    "retrieve_secondary",
+    "study_chain",
+    "upload",
+]

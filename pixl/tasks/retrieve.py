@@ -6,7 +6,10 @@ PACS queue, keeping the rest of its chain; a study found nowhere is recorded as 
 
 from __future__ import annotations
 
+import time
+
 from celery import Task
+from celery.exceptions import Reject
 
 from pixl import components
 from pixl.errors import ArchiveError
@@ -22,6 +25,7 @@ from pixl.retrieval import complete_in_cache, find_study_uids, retrieve_into_cac
 from pixl.settings import get_settings
 from pixl.tasks.app import app
 from pixl.tasks.common import backoff_seconds, end_study, log, stop_chain
+from pixl.tasks.pacs_gate import pacs_open_now
 
 
 def _retrieve(task: Task, study_id: int, archive_name: str) -> bool:
@@ -103,5 +107,9 @@ def retrieve_primary(self: Task, study_id: int) -> None:
 @app.task(bind=True, name="pixl.retrieve_secondary", max_retries=None)
 def retrieve_secondary(self: Task, study_id: int) -> None:
     """Query the PACS, for studies the VNA did not have."""
+    if not pacs_open_now():
+        # Prefetched just before the window closed: give it back to the queue, in place.
+        time.sleep(1.0)
+        raise Reject("outside PACS hours", requeue=True)
     if not _retrieve(self, study_id, "pacs"):
         end_study(self, study_id, StudyStatus.NOT_FOUND, "not in the VNA nor in the PACS")

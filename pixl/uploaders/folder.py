@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import filecmp
 import logging
+import os
 import shutil
 from pathlib import Path
 
 from pixl.errors import UploadError
+from pixl.uploaders.base import parquet_path
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +51,25 @@ class FolderUploader:
             ) from error
         log.info("uploaded project=%s study=%s files=%d", project_slug, final.name, len(files))
         return str(final)
+
+    def upload_parquet(
+        self, project_slug: str, extract_datetime_slug: str, files: list[tuple[Path, str]]
+    ) -> str:
+        """Copy each file to `<name>.part` and rename it into place, unless an identical copy
+        is already there."""
+        for path, relative in files:
+            target = self.root / parquet_path(project_slug, extract_datetime_slug, relative)
+            if target.is_file() and filecmp.cmp(path, target, shallow=False):
+                continue
+            part = target.with_name(f"{target.name}.part")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, part)
+                os.replace(part, target)
+            except OSError as error:
+                raise UploadError(
+                    f"Copying parquet file {relative} into {target.parent} failed ({error}). "
+                    "Check the folder is writable and has space; the export will be retried."
+                ) from error
+        log.info("uploaded project=%s parquet files=%d", project_slug, len(files))
+        return str(self.root / project_slug / extract_datetime_slug / "parquet")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pixl.errors import ConfigError, UploadError
-from pixl.uploaders.base import zip_study
+from pixl.uploaders.base import parquet_path, zip_study
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,28 @@ class FTPSUploader:
             zip_path.unlink(missing_ok=True)
         log.info("uploaded project=%s study=%s bytes=%d", project_slug, final, size)
         return where
+
+    def upload_parquet(
+        self, project_slug: str, extract_datetime_slug: str, files: list[tuple[Path, str]]
+    ) -> str:
+        """Store each file as `<name>.part`, then rename it over any earlier copy."""
+        targets = [
+            (path, parquet_path(project_slug, extract_datetime_slug, rel)) for path, rel in files
+        ]
+        with self._session() as ftp:
+            home = ftp.pwd()
+            for path, target in targets:
+                folder, _, name = target.rpartition("/")
+                ftp.cwd(home)
+                for part in folder.split("/"):
+                    _enter_directory(ftp, part)
+                with path.open("rb") as data:
+                    ftp.storbinary(f"STOR {name}.part", data)
+                if _size(ftp, name) is not None:
+                    ftp.delete(name)
+                ftp.rename(f"{name}.part", name)
+        log.info("uploaded project=%s parquet files=%d", project_slug, len(files))
+        return f"ftps://{self.host}:{self.port}/{project_slug}/{extract_datetime_slug}/parquet"
 
 
 def _code(error: ftplib.Error) -> str:

@@ -15,3 +15,8 @@ class NoneUploader:
 
     def study_exists(self, project_slug: str, pseudo_study_uid: str) -> bool:
         return False
+
+    def upload_parquet(
+        self, project_slug: str, extract_datetime_slug: str, files: list[tuple[Path, str]]
+    ) -> str:
+        return "none"

@@ -1,29 +1,39 @@
-"""A real FTPS server (pyftpdlib, TLS required on control and data) for the uploader tests.
+"""Servers for the uploader tests, each started once per test run on 127.0.0.1.
 
-Started once per test run on 127.0.0.1 in a background thread, with a self-signed
-certificate made for it. Tests isolate themselves by project slug.
+Real: FTPS (pyftpdlib, TLS required on control and data), SFTP (paramiko's server side,
+sftp_server.py), Orthanc with its DICOMweb plugin. STAND-INS, where the real server cannot
+run here: XNAT (xnat_standin.py) and the TRE airlock API (tre_standin.py), over HTTPS with
+a self-signed certificate. Tests isolate themselves by project slug.
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
+import json
+import shutil
+import socket
 import ssl
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+import requests
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
+
+from tests.uploaders.https_standin import self_signed_certificate
+from tests.uploaders.sftp_server import SFTPServerState, SFTPTestServer
+from tests.uploaders.tre_standin import TreState, tre_standin
+from tests.uploaders.xnat_standin import XnatState, xnat_standin
+
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 
 FTP_USER = "pixl"
 FTP_PASSWORD = "s3cret-ftp-pa55word"
@@ -43,45 +53,12 @@ class FTPSServer:
         return ssl.create_default_context(cafile=str(self.cafile))
 
 
-def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pixl test ftps")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture(scope="session")
 def ftps_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FTPSServer]:
     root = tmp_path_factory.mktemp("ftps")
     home = root / "home"
     home.mkdir()
-    cert_path, key_path = _self_signed_certificate(root)
+    cert_path, key_path = self_signed_certificate(root)
     stored: list[str] = []
 
     class Handler(TLS_FTPHandler):  # type: ignore[misc]
@@ -113,3 +90,134 @@ def ftps_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FTPSServer
     yield FTPSServer(host, port, home, cert_path, stored=stored)
     serving.clear()
     thread.join(timeout=10)
+
+
+SFTP_USER = "pixl-sftp"
+SFTP_PASSWORD = "s3cret-sftp-pa55word"
+
+
+@pytest.fixture(scope="session")
+def sftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SFTPServerState]:
+    """A real SFTP server (paramiko's server side, see sftp_server.py) on 127.0.0.1."""
+    state = SFTPServerState(
+        root=tmp_path_factory.mktemp("sftp"),
+        username=SFTP_USER,
+        password=SFTP_PASSWORD,
+        host_key=paramiko.ECDSAKey.generate(),
+    )
+    server = SFTPTestServer(state)
+    server.start()
+    state.host, state.port = server.host, server.port
+    yield state
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate and key for the HTTPS stand-ins."""
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def trust_test_ca(tls_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make `requests` (and so xnatpy) trust the stand-ins' certificate."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_certificate[0]))
+    return tls_certificate[0]
+
+
+XNAT_USER = "pixl-xnat"
+XNAT_PASSWORD = "s3cret-xnat-pa55word"
+
+
+@pytest.fixture(scope="session")
+def xnat_standin_server(tls_certificate: tuple[Path, Path]) -> Iterator[tuple[str, XnatState]]:
+    """The XNAT STAND-IN (xnat_standin.py) over HTTPS; yields its URL and its state."""
+    state = XnatState(XNAT_USER, XNAT_PASSWORD)
+    server = xnat_standin(state, *tls_certificate)
+    server.start()
+    yield server.url, state
+    server.stop()
+
+
+ORTHANC_USER = "pixl-dicomweb"
+ORTHANC_PASSWORD = "s3cret-orthanc-pa55word"
+
+
+@dataclass
+class OrthancServer:
+    url: str  # REST root
+    username: str = ORTHANC_USER
+    password: str = ORTHANC_PASSWORD
+
+    @property
+    def dicomweb_url(self) -> str:
+        return f"{self.url}/dicom-web"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def orthanc_dicomweb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
+    """A real Orthanc (Debian's, as a plain process) with the DICOMweb plugin and HTTP basic
+    authentication, on free ports with its storage in a temporary folder."""
+    executable = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+    if not Path(executable).exists() or not Path(DICOMWEB_PLUGIN).exists():
+        pytest.fail("Orthanc with the DICOMweb plugin is needed: apt-get install orthanc-dicomweb")
+    root = tmp_path_factory.mktemp("orthanc-dicomweb")
+    http_port = _free_port()
+    config = {
+        "Name": "PIXLDICOMWEB",
+        "HttpPort": http_port,
+        "DicomPort": _free_port(),
+        "StorageDirectory": str(root / "storage"),
+        "IndexDirectory": str(root / "storage"),
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": True,
+        "RegisteredUsers": {ORTHANC_USER: ORTHANC_PASSWORD},
+        "Plugins": [DICOMWEB_PLUGIN],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+        "SaveJobs": False,
+    }
+    (root / "orthanc.json").write_text(json.dumps(config))
+    with open(root / "orthanc.log", "wb") as log:
+        process = subprocess.Popen(
+            [executable, str(root / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT
+        )
+    server = OrthancServer(f"http://127.0.0.1:{http_port}")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            auth = (ORTHANC_USER, ORTHANC_PASSWORD)
+            if requests.get(f"{server.url}/system", auth=auth, timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"Orthanc did not start: see {root / 'orthanc.log'}")
+        time.sleep(0.05)
+    yield server
+    process.terminate()
+    try:
+        process.wait(timeout=30)  # FIELD-NOTES: never two Orthancs on one storage
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+TRE_TOKEN = "tre-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def tre_standin_server(tls_certificate: tuple[Path, Path]) -> Iterator[tuple[str, TreState]]:
+    """The TRE airlock API STAND-IN (tre_standin.py); yields its API base URL and state."""
+    state = TreState(TRE_TOKEN)
+    server = tre_standin(state, *tls_certificate)
+    server.start()
+    yield f"{server.url}/v0", state
+    server.stop()

@@ -1,25 +1,14 @@
-"""Secrets: named `<alias-or-slug>--<destination>--<field>` as in PIXL's Key Vault.
-
-The embedded default reads environment variables (`PIXL_SECRET_` + the name upper-cased,
-`-` turned into `_`) and then a local JSON file (`PIXL_SECRETS_FILE`). Values are cached
-per process and never logged.
-"""
+"""The embedded default secret store: environment variables (`PIXL_SECRET_` + the name
+upper-cased, `-` turned into `_`), then a local JSON file (`PIXL_SECRETS_FILE`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets as _random
-from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
 
 from pixl.errors import SecretNotFoundError
-from pixl.settings import get_settings
-
-
-class SecretStore(Protocol):
-    def get(self, name: str) -> str: ...
 
 
 def env_var_for(name: str) -> str:
@@ -58,19 +47,3 @@ class LocalSecretStore:
         tmp.write_text(json.dumps(values, indent=2))
         tmp.chmod(0o600)
         tmp.replace(self.file)
-
-
-@lru_cache(maxsize=None)
-def get_secret(name: str) -> str:
-    """The value of secret `name`, cached for the life of the process."""
-    settings = get_settings()
-    assert settings.secrets_file is not None
-    return LocalSecretStore(settings.secrets_file).get(name)
-
-
-HASH_KEY_SECRET = "pixl--hashing--key"
-
-
-def project_salt_secret(alias_or_slug: str) -> str:
-    """Name of the per-project salt mixed into every pseudonym of that project."""
-    return f"{alias_or_slug}--hashing--salt"
