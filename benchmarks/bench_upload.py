@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import requests
@@ -35,13 +36,14 @@ from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / part) for part in ("", "tests")]
 
-from pixl.synthetic import StudySpec, write_study
-from pixl.uploaders import DicomWebUploader, FTPSUploader, SFTPUploader, zip_study
-from pixl.uploaders.dicomweb import _multipart
-from tests.uploaders.https_standin import self_signed_certificate
-from tests.uploaders.sftp_server import SFTPServerState, SFTPTestServer
+from uploaders.https_standin import self_signed_certificate  # noqa: E402
+from uploaders.sftp_server import SFTPServerState, SFTPTestServer  # noqa: E402
+
+from pixl.synthetic import StudySpec, write_study  # noqa: E402
+from pixl.uploaders import DicomWebUploader, FTPSUploader, SFTPUploader, zip_study  # noqa: E402
+from pixl.uploaders.dicomweb import _multipart  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-password"
 UID = "2.25.424242"
@@ -49,7 +51,7 @@ ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 
 
-def best_seconds(run: Callable[[], None], before: Callable[[], None], rounds: int) -> float:
+def best_seconds(run: Callable[[], object], before: Callable[[], None], rounds: int) -> float:
     best = float("inf")
     for _ in range(rounds):
         before()
@@ -72,7 +74,7 @@ def ftps_server(root: Path) -> Iterator[tuple[int, ssl.SSLContext]]:
     (root / "home").mkdir()
     authorizer = DummyAuthorizer()
     authorizer.add_user(USER, PASSWORD, str(root / "home"), perm="elradfmwMT")
-    handler = type("Handler", (TLS_FTPHandler,), {})
+    handler: Any = type("Handler", (TLS_FTPHandler,), {})
     handler.authorizer = authorizer
     handler.certfile, handler.keyfile = str(cert), str(key)
     handler.tls_control_required = handler.tls_data_required = True

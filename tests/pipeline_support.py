@@ -41,26 +41,3 @@ def wait_for_final(expected: int) -> dict[str, Study]:
         time.sleep(0.5)
     states = {k: v.status.value for k, v in records().items()}
     pytest.fail(f"studies not finished after {DEADLINE_SECONDS}s: {states}")
-
-
-@pytest.fixture
-def stack_factory(tmp_path: Path, isolated_settings: None, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    stacks: list[LocalStack] = []
-
-    def start(extra_env: dict[str, str]) -> tuple[LocalStack, list[PlannedStudy], Path]:
-        stack = LocalStack(tmp_path / "stack", extra_env=extra_env, projects_dir=REPO_PROJECTS)
-        for name, value in stack.configure().items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        planned = plan_cohort(STUDIES, seed=11)
-        cohort = tmp_path / "cohort.csv"
-        write_inputs(planned, stack, cohort)
-        seed_secrets({p.project for p in planned})
-        migrate()
-        stack.start()
-        stacks.append(stack)
-        return stack, planned, cohort
-
-    yield start
-    for stack in stacks:
-        stack.stop()

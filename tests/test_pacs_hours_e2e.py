@@ -34,8 +34,9 @@ def test_secondary_waits_outside_hours_and_runs_inside(
         },
         studies=5,
     )
-    pacs_rows = [str(i) for i, p in enumerate(planned, start=1) if p.held_by == "pacs"]
-    assert len(pacs_rows) == 1
+    # Both the PACS-only study and the one held nowhere miss the VNA and wait for the PACS.
+    pacs_rows = [str(i) for i, p in enumerate(planned, start=1) if p.held_by != "vna"]
+    assert [planned[int(row) - 1].held_by for row in pacs_rows] == ["pacs", "nowhere"]
     result = run_cli(stack.env, "enqueue", str(cohort))
     assert result.returncode == 0, result.stderr
 
@@ -43,15 +44,16 @@ def test_secondary_waits_outside_hours_and_runs_inside(
     while time.monotonic() < deadline:
         current = records()
         others_done = all(s.status.is_final for k, s in current.items() if k not in pacs_rows)
-        if others_done and ready_messages(rabbitmq_vhost, "secondary") == 1:
+        if others_done and ready_messages(rabbitmq_vhost, "secondary") == 2:
             break
         time.sleep(0.5)
     # Several gate checks later, the PACS job is still waiting in the queue, untouched.
     time.sleep(3)
-    waiting = records()[pacs_rows[0]]
-    assert waiting.status is StudyStatus.QUEUED
-    assert waiting.attempts == 0 and waiting.last_error is None
-    assert ready_messages(rabbitmq_vhost, "secondary") == 1
+    for row in pacs_rows:
+        waiting = records()[row]
+        assert waiting.status is StudyStatus.QUEUED
+        assert waiting.attempts == 0 and waiting.last_error is None
+    assert ready_messages(rabbitmq_vhost, "secondary") == 2
 
     retrieve_group = DEFAULT_WORKERS[0]
     stop_process(stack.processes[f"worker-{retrieve_group.name}"])
@@ -60,3 +62,4 @@ def test_secondary_waits_outside_hours_and_runs_inside(
     final = wait_for_final(5)
     assert final[pacs_rows[0]].status is StudyStatus.EXPORTED
     assert final[pacs_rows[0]].found_in == "pacs"
+    assert final[pacs_rows[1]].status is StudyStatus.NOT_FOUND

@@ -8,12 +8,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from uploaders.conftest import FTPSServer, ftps_server  # noqa: F401 (fixture)
 
 from pixl.cohort.exports import copy_public_omop
 from pixl.cohort.model import OmopExtract
 from pixl.parquet_export import export_extract_parquet
 from pixl.uploaders import FolderUploader, ftps_from_secrets
-from tests.uploaders.conftest import FTPSServer, ftps_server  # noqa: F401 (fixture)
 
 SLUG = "test-extract"
 EXTRACT_TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)

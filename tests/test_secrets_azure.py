@@ -21,11 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from azure.core.credentials import AccessToken
+from uploaders.https_standin import HttpsServer, self_signed_certificate
 
 from pixl.errors import ConfigError, SecretNotFoundError
 from pixl.secrets import BACKEND_ENV, LocalSecretStore, get_secret, secret_store
 from pixl.secrets.azure import AzureKeyVaultStore, SecretStoreError
-from tests.uploaders.https_standin import HttpsServer, self_signed_certificate
 
 TENANT = "00000000-0000-0000-0000-00000000feed"
 TOKEN = "stand-in-access-token"

@@ -13,7 +13,6 @@ from pathlib import Path
 import pydicom
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from pixl.anon.config import load_project_config
 from pixl.anon.engine import Anonymiser, StudyResult
@@ -39,14 +38,22 @@ class TagSummary:
     def label(self) -> str:
         return f"({self.tag >> 16:04X},{self.tag & 0xFFFF:04X}) {self.keyword}"
 
+    def add(self, other: TagSummary) -> None:
+        self.kept += other.kept
+        self.replaced += other.replaced
+        self.hashed += other.hashed
+        self.removed += other.removed
+
 
 @dataclass
 class PreviewReport:
-    """Per-tag counts, the result of each study, and the studies refused (leak check)."""
+    """Per-tag counts, the result of each study, the studies refused (leak check) and the
+    files skipped because they are not DICOM."""
 
     tags: list[TagSummary] = field(default_factory=list)
     studies: dict[str, StudyResult] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
+    skipped: list[Path] = field(default_factory=list)
 
 
 def _files(inputs: Iterable[Path]) -> list[Path]:
@@ -94,15 +101,23 @@ def preview(
     anonymiser = Anonymiser(load_project_config(projects_dir, slug), Pseudonymiser(key, salt))
     counts: dict[int, TagSummary] = {}
     by_study: dict[str, list[Path]] = {}
+    skipped: list[Path] = []
     for path in _files(inputs):
         try:
             ds = pydicom.dcmread(path)
-        except InvalidDicomError:
-            continue  # not DICOM: a preview skips it
+        except Exception:  # not DICOM (or not readable at all): skipped
+            skipped.append(path)
+            continue
         by_study.setdefault(_study_uid(ds), []).append(path)
-        if anonymiser.exclusion(ds) is None:
-            _count(ds, anonymiser.rules_for(ds), counts)
-    report = PreviewReport(tags=[counts[tag] for tag in sorted(counts)])
+        instance: dict[int, TagSummary] = {}
+        try:
+            if anonymiser.exclusion(ds) is None:
+                _count(ds, anonymiser.rules_for(ds), instance)
+        except Exception:  # an undecodable element: the engine drops the instance too
+            continue
+        for tag, summary in instance.items():
+            counts.setdefault(tag, TagSummary(tag, summary.keyword)).add(summary)
+    report = PreviewReport(tags=[counts[tag] for tag in sorted(counts)], skipped=skipped)
     for study_uid, paths in by_study.items():
         folder = output / anonymiser.pseudonyms.uid(study_uid)
         try:
@@ -127,4 +142,6 @@ def format_report(report: PreviewReport) -> str:
         )
     for name, problem in report.refused.items():
         lines.append(f"study {name}: REFUSED - {problem}")
+    if report.skipped:
+        lines.append(f"skipped {len(report.skipped)} file(s) that are not DICOM")
     return "\n".join(lines)

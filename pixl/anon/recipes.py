@@ -44,7 +44,7 @@ T = TypeVar("T")
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1; x1 and y1 exclusive
 
 
-class Test(StrEnum):
+class Criterion(StrEnum):
     """The conditions deid's filters accept."""
 
     CONTAINS = "contains"
@@ -56,8 +56,8 @@ class Test(StrEnum):
     EMPTY = "empty"
 
 
-_WITH_VALUE = frozenset({Test.CONTAINS, Test.NOTCONTAINS, Test.EQUALS, Test.NOTEQUALS})
-_ACCEPTED_TESTS = ", ".join(test.value for test in Test)
+_WITH_VALUE = frozenset({Criterion.CONTAINS, Criterion.NOTCONTAINS, Criterion.EQUALS, Criterion.NOTEQUALS})
+_ACCEPTED_TESTS = ", ".join(test.value for test in Criterion)
 _SECTIONS = ("filter", "header", "labels", "values", "fields")
 # keyword -> (keep the region, CTP's x,y,width,height)
 _COORDINATES = {
@@ -68,7 +68,7 @@ _COORDINATES = {
 }
 _LEADING_OPERATOR = re.compile(r"(\+|\|\|)\s*")
 _INLINE_OPERATOR = re.compile(
-    r"\s+(\+|\|\|)\s+(?=(?:" + "|".join(Test) + r")(?:\s|$))", re.IGNORECASE
+    r"\s+(\+|\|\|)\s+(?=(?:" + "|".join(Criterion) + r")(?:\s|$))", re.IGNORECASE
 )
 _TAG = re.compile(r"\(?(?:0x)?([0-9a-f]{4}),?\s*([0-9a-f]{4})\)?", re.IGNORECASE)
 _REGION_CORNERS = (
@@ -113,27 +113,27 @@ def _dictionary_vr(tag: int) -> str | None:
 class Condition:
     """One test on a top-level element of the original header."""
 
-    test: Test
+    test: Criterion
     tag: int
     value: str = ""
     pattern: re.Pattern[str] | None = None
 
     def holds(self, ds: Dataset) -> bool:
         texts = field_texts(ds, self.tag)
-        if self.test is Test.PRESENT:
+        if self.test is Criterion.PRESENT:
             return texts is not None
-        if self.test is Test.MISSING:
+        if self.test is Criterion.MISSING:
             return texts is None
-        if self.test is Test.EMPTY:
+        if self.test is Criterion.EMPTY:
             return texts is not None and not any(texts)
         values = texts or []
-        if self.test in (Test.CONTAINS, Test.NOTCONTAINS):
+        if self.test in (Criterion.CONTAINS, Criterion.NOTCONTAINS):
             assert self.pattern is not None
             found = any(self.pattern.search(v) for v in values)
-            return found if self.test is Test.CONTAINS else not found
+            return found if self.test is Criterion.CONTAINS else not found
         term = self.value.casefold()
         equal = any(v.casefold() == term for v in values)
-        return equal if self.test is Test.EQUALS else not equal
+        return equal if self.test is Criterion.EQUALS else not equal
 
 
 Clause = tuple[tuple[bool, Condition], ...]  # (joined with or, condition): one line
@@ -320,7 +320,7 @@ def _clause(line: str, error: Callable[[str], ConfigError]) -> tuple[bool, Claus
 
 def _condition(text: str, error: Callable[[str], ConfigError]) -> Condition:
     words = text.split(None, 2)
-    test = next((t for t in Test if words and t.value == words[0].lower()), None)
+    test = next((t for t in Criterion if words and t.value == words[0].lower()), None)
     if test is None:
         got = words[0] if words else text
         raise error(
@@ -336,7 +336,7 @@ def _condition(text: str, error: Callable[[str], ConfigError]) -> Condition:
         value = ""
     tag = _tag(words[1], error)
     pattern = None
-    if test in (Test.CONTAINS, Test.NOTCONTAINS):
+    if test in (Criterion.CONTAINS, Criterion.NOTCONTAINS):
         try:
             pattern = re.compile(value, re.IGNORECASE)
         except (re.error, RecursionError, OverflowError) as exc:

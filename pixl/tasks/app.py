@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 
 from pixl.tasks.pacs_gate import PacsHoursGate
@@ -16,4 +18,6 @@ app = Celery(
     ],
 )
 app.config_from_object("celeryconfig")
+# pynetdicom narrates every association at INFO; one line per study from pixl is enough.
+logging.getLogger("pynetdicom").setLevel(logging.WARNING)
 app.steps["consumer"].add(PacsHoursGate)

@@ -35,7 +35,9 @@ def _retrieve(task: Task, study_id: int, archive_name: str) -> bool:
     (or the record shows this step already done).
     """
     study = load_study(study_id)
-    if study.status is not StudyStatus.QUEUED:
+    # PENDING too: the publisher marks a batch queued only after sending it, so a worker
+    # may receive a study before its record says queued.
+    if study.status not in (StudyStatus.PENDING, StudyStatus.QUEUED):
         if study.status.is_final:
             stop_chain(task)
         log.info("%s already %s; retrieve skipped", study.describe(), study.status.value)

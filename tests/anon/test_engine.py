@@ -28,7 +28,7 @@ from pixl.anon.engine import (
 )
 from pixl.anon.leaks import find_leaks
 from pixl.anon.pseudonyms import Pseudonymiser
-from pixl.errors import AnonymisationError, ConfigError
+from pixl.errors import AnonymisationError
 from pixl.synthetic import StudySpec, identifying_values, random_specs, write_study
 
 REPO_PROJECTS = Path(__file__).resolve().parents[2] / "projects"
@@ -241,17 +241,10 @@ def test_rules_must_keep_the_instance_uids(tmp_path: Path) -> None:
         anonymiser.anonymise_instance(_encode(_dataset()))
 
 
-def test_unreadable_instance(tmp_path: Path) -> None:
-    with pytest.raises(AnonymisationError, match="not a readable DICOM"):
-        _anonymiser(tmp_path, IDENTITY).anonymise_instance(b"\x00garbage")
-
-
-def test_deid_recipes_are_refused_until_pixel_clean_up_exists(tmp_path: Path) -> None:
-    (tmp_path / "projects" / "image-operations").mkdir(parents=True)
-    (tmp_path / "projects" / "image-operations" / "us.recipe").write_text("FORMAT dicom\n")
-    with pytest.raises(ConfigError) as caught:
-        _anonymiser(tmp_path, IDENTITY, image_operation_files={"deid_recipes": ["us.recipe"]})
-    assert caught.value.field == "image_operation_files.deid_recipes"
+def test_unreadable_instance_is_dropped(tmp_path: Path) -> None:
+    result = _anonymiser(tmp_path, IDENTITY).anonymise_instance(b"\x00garbage")
+    assert result == Dropped(DropReason.UNREADABLE.value)
+    assert isinstance(result, Dropped) and result.detail
 
 
 # Instance selection
@@ -429,6 +422,7 @@ def test_encoding_matches_pydicoms_writer(
         0x01, "LO", "x"
     )
     instance = anonymiser.anonymise_dataset(ds, anonymiser.rules_for(ds), "P-1")
+    assert isinstance(instance, AnonymisedInstance)
     reference = BytesIO()
     pydicom.dcmwrite(reference, ds, enforce_file_format=True)
     assert instance.data == reference.getvalue()

@@ -28,10 +28,10 @@ from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
-from tests.uploaders.https_standin import self_signed_certificate
-from tests.uploaders.sftp_server import SFTPServerState, SFTPTestServer
-from tests.uploaders.tre_standin import TreState, tre_standin
-from tests.uploaders.xnat_standin import XnatState, xnat_standin
+from uploaders.https_standin import self_signed_certificate
+from uploaders.sftp_server import SFTPServerState, SFTPTestServer
+from uploaders.tre_standin import TreState, tre_standin
+from uploaders.xnat_standin import XnatState, xnat_standin
 
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 

@@ -58,7 +58,7 @@ class HttpsServer:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.host, self.port = self.server.server_address[:2]
+        self.host, self.port = "127.0.0.1", self.server.server_address[1]
         self.url = f"https://{self.host}:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -8,6 +8,7 @@ failure, to test interrupted uploads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -16,7 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import paramiko
-from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISSION_DENIED
+from paramiko import sftp as _sftp
+
+# paramiko has no type hints: its status codes, typed once.
+SFTP_OK: int = _sftp.SFTP_OK
+SFTP_FAILURE: int = _sftp.SFTP_FAILURE
+SFTP_NO_SUCH_FILE: int = _sftp.SFTP_NO_SUCH_FILE
+SFTP_PERMISSION_DENIED: int = _sftp.SFTP_PERMISSION_DENIED
+AUTH_SUCCESSFUL: int = paramiko.AUTH_SUCCESSFUL
+AUTH_FAILED: int = paramiko.AUTH_FAILED
+OPEN_SUCCEEDED: int = paramiko.OPEN_SUCCEEDED
+OPEN_PROHIBITED: int = paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
 
 @dataclass
@@ -51,12 +62,12 @@ class _Auth(paramiko.ServerInterface):  # type: ignore[misc]
 
     def check_auth_password(self, username: str, password: str) -> int:
         ok = (username, password) == (self.state.username, self.state.password)
-        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
+        return AUTH_SUCCESSFUL if ok else AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if kind == "session":
-            return paramiko.OPEN_SUCCEEDED
-        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+            return OPEN_SUCCEEDED
+        return OPEN_PROHIBITED
 
 
 class _Handle(paramiko.SFTPHandle):  # type: ignore[misc]
@@ -200,6 +211,8 @@ class SFTPTestServer:
             transport.start_server(event=threading.Event(), server=_Auth(self.state))
 
     def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         self.listener.close()
         for transport in self._transports:
             transport.close()

@@ -13,7 +13,7 @@ import requests
 from pixl.errors import UploadError
 from pixl.synthetic import StudySpec, write_study
 from pixl.uploaders import DicomWebUploader, dicomweb_from_secrets, make_uploader
-from tests.uploaders.conftest import OrthancServer
+from uploaders.conftest import OrthancServer
 
 ALIAS = "proj-alias"
 

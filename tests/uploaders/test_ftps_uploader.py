@@ -15,7 +15,7 @@ from pixl.synthetic import StudySpec, write_study
 from pixl.uploaders import FTPSUploader, ftps_from_secrets, make_uploader, zip_study
 
 if TYPE_CHECKING:
-    from tests.uploaders.conftest import FTPSServer
+    from uploaders.conftest import FTPSServer
 
 ALIAS = "proj-alias"
 PSEUDO_UID = "2.25.1234567890"

@@ -14,7 +14,7 @@ from pixl.errors import ConfigError, SecretNotFoundError, UploadError
 from pixl.synthetic import StudySpec, write_study
 from pixl.uploaders import SFTPUploader, make_uploader, sftp_from_secrets
 from pixl.uploaders.sftp import parse_host_key
-from tests.uploaders.sftp_server import SFTPServerState
+from uploaders.sftp_server import SFTPServerState
 
 ALIAS = "proj-alias"
 PSEUDO_UID = "2.25.555666777"

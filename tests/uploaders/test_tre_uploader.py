@@ -11,7 +11,7 @@ import pytest
 from pixl.errors import SecretNotFoundError, UploadError
 from pixl.synthetic import StudySpec, write_study
 from pixl.uploaders import TreUploader, make_parquet_uploader, make_uploader, tre_from_secrets
-from tests.uploaders.tre_standin import TreState
+from uploaders.tre_standin import TreState
 
 ALIAS = "proj-alias"
 PSEUDO_UID = "2.25.31415926"

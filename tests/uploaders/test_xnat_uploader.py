@@ -11,7 +11,7 @@ from pixl.anon.config import ProjectConfig
 from pixl.errors import ConfigError, UploadError
 from pixl.synthetic import StudySpec, write_study
 from pixl.uploaders import XnatUploader, make_uploader, xnat_from_secrets, zip_study
-from tests.uploaders.xnat_standin import XnatState
+from uploaders.xnat_standin import XnatState
 
 ALIAS = "proj-alias"
 PSEUDO_PATIENT = "PSEUDO-PATIENT-1"
@@ -177,4 +177,4 @@ def test_wrong_password_is_a_retryable_error_naming_the_secrets(
 
 def test_xnat_needs_the_project_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="needs the project config"):
-        make_uploader("xnat", ALIAS, {}.__getitem__, tmp_path)
+        make_uploader("xnat", ALIAS, dict[str, str]().__getitem__, tmp_path)

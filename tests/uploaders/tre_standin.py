@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from tests.uploaders.https_standin import HttpsServer
+from uploaders.https_standin import HttpsServer
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.uploaders.https_standin import HttpsServer
+from uploaders.https_standin import HttpsServer
 
 
 @dataclass
