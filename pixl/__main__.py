@@ -120,6 +120,21 @@ def _flower(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rate(args: argparse.Namespace) -> int:
+    from pixl import components
+    from pixl.throttle.cli import rate_command
+
+    store = components.redis()
+    if store is None:
+        raise PixlError(
+            "the cluster-wide rate lives in Redis: set PIXL_REDIS_URL (the embedded default "
+            "has only Celery's per-worker rate limit, PIXL_RETRIEVE_RATE_LIMIT)"
+        )
+    limits_file = get_settings().data_dir / "limits.json"
+    print(rate_command(store, args.queue, args.rate, args.concurrent, limits_file=limits_file))
+    return 0
+
+
 def _migrate(_: argparse.Namespace) -> int:
     from pixl.records import migrate
 
@@ -153,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", default="pixl")
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(func=_worker)
+
+    rate = commands.add_parser(
+        "rate", help="show or change an archive's cluster-wide limit (0 pauses it)"
+    )
+    rate.add_argument("queue", help="primary (the VNA) or secondary (the PACS)")
+    rate.add_argument("rate", nargs="?", help="studies per second, e.g. 5, 0.5, 120/m, or 0")
+    rate.add_argument("--concurrent", type=int, help="at most this many transfers at once")
+    rate.set_defaults(func=_rate)
 
     retry = commands.add_parser("retry", help="re-enqueue failed studies")
     retry.add_argument("--project", help="project slug")

@@ -1,28 +1,54 @@
 """The pluggable parts, chosen once from settings and project configs, cached per process.
 
-Archive (VNA, PACS), raw cache, anonymiser per project, uploader per project: tasks ask for
-them here instead of deciding implementations themselves.
+Archive (VNA, PACS), raw cache, throttle per archive, anonymiser per project, uploaders per
+project: tasks ask for them here instead of deciding implementations themselves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+
+from redis import Redis
 
 from pixl.anon.config import ProjectConfig, load_project_config
 from pixl.anon.engine import Anonymiser
 from pixl.anon.pseudonyms import Pseudonymiser
 from pixl.dicom.cache import FolderCache, RawCache
+from pixl.dicom.orthanc import OrthancCache
 from pixl.dicom.scu import DicomArchive
 from pixl.secrets import HASH_KEY_SECRET, get_secret, project_salt_secret
-from pixl.settings import get_settings
-from pixl.uploaders import Uploader, make_uploader
+from pixl.settings import Settings, get_settings
+from pixl.throttle import ArchiveLimiter
+from pixl.throttle.unlimited import Limiter, Unlimited
+from pixl.uploaders import ParquetUploader, Uploader, make_parquet_uploader, make_uploader
+
+
+def _folder_cache(settings: Settings) -> RawCache:
+    assert settings.cache_dir is not None
+    return FolderCache(settings.cache_dir, settings.cache_node)
+
+
+def _orthanc_cache(settings: Settings) -> RawCache:
+    return OrthancCache(
+        settings.orthanc_url,
+        settings.cache_node,
+        settings.orthanc_username,
+        settings.orthanc_password,
+        timeout=settings.dicom_timeout_seconds,
+    )
+
+
+RAW_CACHES: dict[str, Callable[[Settings], RawCache]] = {
+    "folder": _folder_cache,
+    "orthanc": _orthanc_cache,
+}
 
 
 @lru_cache(maxsize=1)
 def raw_cache() -> RawCache:
     settings = get_settings()
-    assert settings.cache_dir is not None
-    return FolderCache(settings.cache_dir, settings.cache_node)
+    return RAW_CACHES[settings.raw_cache](settings)
 
 
 @lru_cache(maxsize=2)
@@ -33,6 +59,27 @@ def archive(name: str) -> DicomArchive | None:
     if node is None:
         return None
     return DicomArchive(node, settings.ae_title, timeout=settings.dicom_timeout_seconds)
+
+
+@lru_cache(maxsize=1)
+def redis() -> Redis | None:
+    url = get_settings().redis_url
+    return Redis.from_url(url) if url else None
+
+
+@lru_cache(maxsize=2)
+def limiter(archive_name: str) -> Limiter:
+    """The cluster-wide limit on one archive (concurrent transfers, studies per second)."""
+    settings = get_settings()
+    store = redis()
+    if store is None:
+        return Unlimited(archive_name)
+    return ArchiveLimiter(
+        store,
+        archive_name,
+        lease_seconds=settings.throttle_lease_seconds,
+        limits_file=settings.data_dir / "limits.json",
+    )
 
 
 @lru_cache(maxsize=64)
@@ -50,11 +97,23 @@ def anonymiser(slug: str) -> Anonymiser:
     return Anonymiser(config, pseudonymiser)
 
 
+def _destination_name(value: object) -> str:
+    return str(getattr(value, "value", value))
+
+
 @lru_cache(maxsize=64)
 def uploader(slug: str) -> Uploader:
     config = project_config(slug)
     settings = get_settings()
     assert settings.output_dir is not None
-    destination = config.destination.dicom
-    name = str(getattr(destination, "value", destination))
-    return make_uploader(name, config.alias, get_secret, settings.output_dir)
+    name = _destination_name(config.destination.dicom)
+    return make_uploader(name, config.alias, get_secret, settings.output_dir, project=config)
+
+
+@lru_cache(maxsize=64)
+def parquet_uploader(slug: str) -> ParquetUploader:
+    config = project_config(slug)
+    settings = get_settings()
+    assert settings.output_dir is not None
+    name = _destination_name(config.destination.parquet)
+    return make_parquet_uploader(name, config.alias, get_secret, settings.output_dir)

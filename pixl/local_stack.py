@@ -80,6 +80,7 @@ class LocalStack:
     workdir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     with_pacs: bool = True
+    external_archives: bool = False  # the caller serves the VNA (and PACS) ports itself
     workers: Sequence[WorkerGroup] = DEFAULT_WORKERS
     projects_dir: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -152,6 +153,8 @@ class LocalStack:
         archives = [("vna", "VNA", self.vna_folder)]
         if self.with_pacs:
             archives.append(("pacs", "PACS", self.pacs_folder))
+        if self.external_archives:
+            archives = []
         for name, ae_title, folder in archives:
             process = self._spawn(
                 name,

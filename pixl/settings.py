@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     vna: DicomNode | None = None
     pacs: DicomNode | None = None
     raw_cache: str = Field(default="folder", pattern="^(folder|orthanc)$")
+    orthanc_url: str = "http://127.0.0.1:8042"
+    orthanc_username: str | None = None
+    orthanc_password: str | None = None
     cache_dir: Path | None = None
     cache_node: DicomNode = DicomNode(ae_title="PIXLCACHE", port=11112)
     dicom_timeout_seconds: float = 30.0
@@ -58,7 +61,11 @@ class Settings(BaseSettings):
     pacs_timezone: str = "Europe/London"
     pacs_hours_check_seconds: float = 30.0
 
-    # Throttling, per worker (Celery) — the cluster-wide limit lives in Redis.
+    # Throttling. Per worker: Celery's rate_limit and prefetch. Cluster-wide, per archive:
+    # concurrent transfers and studies per second in Redis (`python -m pixl rate`).
+    redis_url: str | None = None  # unset: embedded default, no cluster-wide limit
+    throttle_wait_seconds: float = 300.0
+    throttle_lease_seconds: float = 60.0
     retrieve_rate_limit: str = "5/s"
     max_messages_in_flight: int = 5
     retrieve_max_retries: int = 5

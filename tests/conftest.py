@@ -109,3 +109,17 @@ def stack_factory(tmp_path, isolated_settings, monkeypatch):  # type: ignore[no-
     yield start
     for stack in stacks:
         stack.stop()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """Redis database 9, emptied before and after the test."""
+    import redis
+
+    _require(6379, "Redis")
+    url = "redis://127.0.0.1:6379/9"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()

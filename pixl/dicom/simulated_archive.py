@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -91,6 +92,7 @@ class ArchiveStats:
     instances_sent: int = 0
     peak_concurrent_associations: int = 0
     instances_per_move: list[int] = field(default_factory=list)
+    move_started_at: list[float] = field(default_factory=list)  # time.monotonic()
 
 
 class SimulatedArchive:
@@ -103,12 +105,15 @@ class SimulatedArchive:
         move_destinations: Mapping[str, tuple[str, int]],
         refuse_instance_level_without_series: bool = False,
         abort_after: int | None = None,
+        seconds_per_instance: float = 0.0,
     ) -> None:
         self.folder = Path(folder)
         self.node = node
         self.move_destinations = dict(move_destinations)
         self.refuse_instance_level_without_series = refuse_instance_level_without_series
         self.abort_after = abort_after
+        # Slows each C-STORE sub-operation, as a busy archive does (throttle and crash tests).
+        self.seconds_per_instance = seconds_per_instance
         self.instances: list[Instance] = []
         self._counts: Counter[tuple[str, str]] = Counter()  # (keyword, value) -> instances
         self._stats = ArchiveStats()
@@ -120,7 +125,11 @@ class SimulatedArchive:
     def stats(self) -> ArchiveStats:
         """A snapshot of the counters."""
         with self._lock:
-            return replace(self._stats, instances_per_move=list(self._stats.instances_per_move))
+            return replace(
+                self._stats,
+                instances_per_move=list(self._stats.instances_per_move),
+                move_started_at=list(self._stats.move_started_at),
+            )
 
     def start(self) -> None:
         """Index the folder and start listening in background threads."""
@@ -250,6 +259,7 @@ class SimulatedArchive:
         with self._lock:
             self._stats.moves += 1
             self._stats.instances_per_move.append(len(matches))
+            self._stats.move_started_at.append(time.monotonic())
         yield (*destination, {"evt_handlers": [(evt.EVT_CONN_OPEN, set_tcp_nodelay)]})
         yield len(matches)
         for sent, instance in enumerate(matches):
@@ -260,6 +270,8 @@ class SimulatedArchive:
                 log.info("fault injection: aborting the C-MOVE after %d instances", sent)
                 event.assoc.abort()
                 return
+            if self.seconds_per_instance:
+                time.sleep(self.seconds_per_instance)
             yield PENDING, dcmread(instance.path)
             with self._lock:
                 self._stats.instances_sent += 1

@@ -26,6 +26,7 @@ from pixl.settings import get_settings
 from pixl.tasks.app import app
 from pixl.tasks.common import backoff_seconds, end_study, log, stop_chain
 from pixl.tasks.pacs_gate import pacs_open_now
+from pixl.throttle import ThrottledError
 
 
 def _retrieve(task: Task, study_id: int, archive_name: str) -> bool:
@@ -60,13 +61,25 @@ def _retrieve(task: Task, study_id: int, archive_name: str) -> bool:
     archive = components.archive(archive_name)
     if archive is None:
         return False
+    settings = get_settings()
+    limiter = components.limiter(archive_name)
     try:
-        study_uids = find_study_uids(archive, study.study_uid, study.mrn, study.accession_number)
-        if not study_uids:
-            return False
-        retrieved = retrieve_into_cache(archive, cache, study_uids, study.series_uid_list)
+        # The cluster-wide limit covers the archive's part only: one transfer slot while we
+        # query and move, one token per study, shared by every worker on every machine.
+        with limiter.transfer(timeout=settings.throttle_wait_seconds), archive:
+            limiter.take(1, timeout=settings.throttle_wait_seconds)
+            study_uids = find_study_uids(
+                archive, study.study_uid, study.mrn, study.accession_number
+            )
+            if not study_uids:
+                return False
+            retrieved = retrieve_into_cache(archive, cache, study_uids, study.series_uid_list)
+    except ThrottledError:
+        # Paused or busy for a long time: back to the queue, keeping the chain, spending
+        # no retry and piling nothing up in worker memory.
+        log.info("%s waiting for %s's limit; returned to the queue", study.describe(), archive_name)
+        raise Reject("throttled", requeue=True) from None
     except ArchiveError as exc:
-        settings = get_settings()
         if task.request.retries >= settings.retrieve_max_retries:
             end_study(task, study_id, StudyStatus.FAILED, f"retrieve from {archive_name}: {exc}")
             return True
