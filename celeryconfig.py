@@ -51,6 +51,7 @@ task_queues = (
     Queue("secondary", pixl_exchange, routing_key="retrieve.secondary", queue_arguments=_arguments),
     Queue("anonymise", pixl_exchange, routing_key="anonymise", queue_arguments=_arguments),
     Queue("upload", pixl_exchange, routing_key="upload", queue_arguments=_arguments),
+    Queue("housekeeping", pixl_exchange, routing_key="housekeeping"),
     Queue("dead-letter", dead_letter_exchange, routing_key="#"),
 )
 task_routes = {
@@ -58,6 +59,19 @@ task_routes = {
     "pixl.retrieve_secondary": {"exchange": "pixl", "routing_key": "retrieve.secondary"},
     "pixl.anonymise": {"exchange": "pixl", "routing_key": "anonymise"},
     "pixl.upload": {"exchange": "pixl", "routing_key": "upload"},
+    "pixl.export_extracts": {"exchange": "pixl", "routing_key": "housekeeping"},
+    "pixl.retry_failed": {"exchange": "pixl", "routing_key": "housekeeping"},
+    "pixl.clean_cache": {"exchange": "pixl", "routing_key": "housekeeping"},
+}
+
+# Celery beat (`python -m pixl beat`). Run one; a second does no harm (see tasks/scheduled.py).
+beat_schedule = {
+    "export-finished-extracts": {
+        "task": "pixl.export_extracts",
+        "schedule": _settings.beat_export_seconds,
+    },
+    "retry-failed-studies": {"task": "pixl.retry_failed", "schedule": _settings.beat_retry_seconds},
+    "clean-raw-cache": {"task": "pixl.clean_cache", "schedule": _settings.beat_clean_cache_seconds},
 }
 task_default_queue = "primary"
 task_default_exchange = "pixl"

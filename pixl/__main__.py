@@ -135,6 +135,38 @@ def _rate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _beat(args: argparse.Namespace) -> int:
+    from pixl.tasks import app
+
+    schedule = args.schedule_file or get_settings().data_dir / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", f"--schedule={schedule}", "--loglevel=INFO"])
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from pixl.housekeeping import export_extract
+    from pixl.records import Extract, migrate, session_scope
+
+    migrate()
+    with session_scope() as session:
+        query = select(Extract.id, Extract.extract_datetime).where(
+            Extract.project_slug == args.project
+        )
+        if args.extract:
+            query = query.where(Extract.extract_datetime == args.extract)
+        extracts = list(session.execute(query.order_by(Extract.extract_datetime.desc())))
+    if not extracts:
+        raise PixlError(f"no extract of project '{args.project}' is recorded; enqueue it first")
+    extract_id, extract_datetime = extracts[0]
+    for path in export_extract(extract_id):
+        print(path)
+    print(f"exported the parquet files of {args.project} {extract_datetime.isoformat()}")
+    return 0
+
+
 def _migrate(_: argparse.Namespace) -> int:
     from pixl.records import migrate
 
@@ -191,6 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
     flower.add_argument("--port", type=int, default=5555)
     flower.add_argument("--address", default="127.0.0.1")
     flower.set_defaults(func=_flower)
+
+    beat = commands.add_parser("beat", help="Celery beat: scheduled exports, retries, clean-up")
+    beat.add_argument("--schedule-file", type=Path, help="where beat keeps its last run times")
+    beat.set_defaults(func=_beat)
+
+    export = commands.add_parser("export", help="export an extract's parquet files now")
+    export.add_argument("project", help="project slug")
+    export.add_argument("--extract", type=datetime.fromisoformat, help="default: the newest")
+    export.set_defaults(func=_export)
 
     migrate = commands.add_parser("migrate", help="apply the records' alembic migrations")
     migrate.set_defaults(func=_migrate)

@@ -65,7 +65,7 @@ class WorkerGroup:
 
 DEFAULT_WORKERS = (
     WorkerGroup("retrieve", "primary,secondary", 2),
-    WorkerGroup("process", "anonymise,upload", 2),
+    WorkerGroup("process", "anonymise,upload,housekeeping", 2),
 )
 
 

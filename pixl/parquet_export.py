@@ -26,21 +26,22 @@ log = logging.getLogger(__name__)
 
 PUBLIC_DIR = "omop/public"
 LINKER_FILE = "radiology/radiology.parquet"
-_LINKER_SCHEMA = pa.schema(
-    [("procedure_occurrence_id", pa.int64()), ("pseudo_study_uid", pa.string())]
-)
 
 
-def write_linker(rows: list[tuple[int, str]], target: Path) -> Path:
-    """Write the linker table, sorted by procedure occurrence, replacing `target` whole."""
-    ordered = sorted(set(rows))
-    table = pa.table(
-        {
-            "procedure_occurrence_id": [int(row[0]) for row in ordered],
-            "pseudo_study_uid": [str(row[1]) for row in ordered],
-        },
-        schema=_LINKER_SCHEMA,
-    )
+def write_linker(rows: list[tuple[int | str, str]], target: Path) -> Path:
+    """Write the linker table, sorted by procedure occurrence, replacing `target` whole.
+
+    OMOP's procedure occurrence ids are integers; a CSV cohort may carry other ids, and
+    then the column is text rather than losing them.
+    """
+    pairs = {(str(procedure), str(uid)) for procedure, uid in rows}
+    numeric = all(procedure.lstrip("-").isdigit() for procedure, _ in pairs)
+    ordered = sorted(pairs, key=lambda pair: (int(pair[0]) if numeric else pair[0], pair[1]))
+    ids = [int(p) if numeric else p for p, _ in ordered]
+    uids = [uid for _, uid in ordered]
+    id_type = pa.int64() if numeric else pa.string()
+    schema = pa.schema([("procedure_occurrence_id", id_type), ("pseudo_study_uid", pa.string())])
+    table = pa.table({"procedure_occurrence_id": ids, "pseudo_study_uid": uids}, schema=schema)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     pq.write_table(table, staging)
@@ -52,23 +53,18 @@ def export_extract_parquet(
     exports_dir: Path,
     project_slug: str,
     extract_datetime: datetime,
-    linker_rows: list[tuple[int, str]],
+    linker_rows: list[tuple[int | str, str]],
     uploader: ParquetUploader,
 ) -> list[str]:
     """Deliver the extract's public OMOP files and its linker table; returns the paths
     delivered, relative to the destination (`<slug>/<extract>/parquet/...`).
 
-    Raises FileNotFoundError when the public OMOP files were not copied to the exports yet.
+    A CSV cohort has no public OMOP tables: then the linker table goes alone.
     """
     extract = extract_datetime_slug(extract_datetime)
     base = exports_dir / project_slug / ALL_EXTRACTS / extract
     public = base / PUBLIC_DIR
     tables = sorted(path for path in public.rglob("*.parquet") if path.is_file())
-    if not tables:
-        raise FileNotFoundError(
-            f"No public OMOP parquet files in {public}: copy the extract's public tables "
-            "there first (pixl.cohort.exports.copy_public_omop)."
-        )
     linker = write_linker(linker_rows, base / LINKER_FILE)
     files = [(path, path.relative_to(base).as_posix()) for path in tables]
     files.append((linker, LINKER_FILE))

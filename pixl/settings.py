@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     cache_node: DicomNode = DicomNode(ae_title="PIXLCACHE", port=11112)
     dicom_timeout_seconds: float = 30.0
 
+    # Celery beat: how often each scheduled job runs, and how long exported studies stay
+    # in the raw cache.
+    beat_export_seconds: float = 300.0
+    beat_retry_seconds: float = 3600.0
+    beat_clean_cache_seconds: float = 3600.0
+    cache_keep_hours: float = 24.0 * 7
+
     # The PACS may only be queried inside these hours (see pixl/pacs_hours.py).
     pacs_hours: str = "mon-fri 20:00-07:00"
     pacs_timezone: str = "Europe/London"

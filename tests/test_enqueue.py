@@ -126,9 +126,9 @@ def test_dry_run_counts_and_records_nothing(tmp_path: Path, settings) -> None:  
 @pytest.mark.parametrize(
     ("rows", "header", "expected"),
     [
-        (cohort_rows(2)[:1] + [["2", "MRN2", "ACC2", "demo-xray", "yesterday", "2025-12-01", "", ""]],
+        ([*cohort_rows(1), ["2", "MRN2", "ACC2", "demo-xray", "yesterday", "2025-12-01", "", ""]],
          HEADER, "row 3, column 'extract_generated_timestamp'"),
-        (cohort_rows(2), HEADER[:-2] + ["participant_id"], "study_uid"),
+        (cohort_rows(2), [*HEADER[:-2], "participant_id"], "study_uid"),
         (cohort_rows(1) + cohort_rows(1, "no such project"), HEADER, "column 'project_name'"),
     ],
     ids=["bad-date", "missing-column", "unknown-project"],

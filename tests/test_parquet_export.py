@@ -12,7 +12,7 @@ from uploaders.conftest import FTPSServer, ftps_server  # noqa: F401 (fixture)
 
 from pixl.cohort.exports import copy_public_omop
 from pixl.cohort.model import OmopExtract
-from pixl.parquet_export import export_extract_parquet
+from pixl.parquet_export import LINKER_FILE, export_extract_parquet
 from pixl.uploaders import FolderUploader, ftps_from_secrets
 
 SLUG = "test-extract"
@@ -95,6 +95,9 @@ def test_public_tables_and_linker_reach_an_ftps_destination(
     assert linker == [{"procedure_occurrence_id": 22, "pseudo_study_uid": "2.25.2222"}]
 
 
-def test_missing_public_tables_say_what_to_run_first(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="copy_public_omop"):
-        export_extract_parquet(tmp_path, SLUG, EXTRACT_TIME, LINKS, FolderUploader(tmp_path / "o"))
+def test_csv_cohort_without_public_tables_exports_the_linker_alone(tmp_path: Path) -> None:
+    delivered = export_extract_parquet(
+        tmp_path, SLUG, EXTRACT_TIME, LINKS, FolderUploader(tmp_path / "o")
+    )
+    assert [path.rsplit("/parquet/", 1)[1] for path in delivered] == [LINKER_FILE]
+    assert [p.name for p in (tmp_path / "o").rglob("*.parquet")] == ["radiology.parquet"]

@@ -8,14 +8,13 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
 from pipeline_support import records, run_cli, wait_for_final
 
 from pixl.dicom.simulated_archive import SimulatedArchive
-from pixl.local_stack import LocalStack, WorkerGroup
+from pixl.local_stack import WorkerGroup
 from pixl.records import StudyStatus
 from pixl.settings import DicomNode
 from pixl.throttle import ArchiveLimiter, set_limits
@@ -68,7 +67,7 @@ def max_in_window(times: list[float], window: float) -> int:
 
 
 def test_at_most_five_concurrent_transfers_at_the_archive(throttled_stack, redis_url: str) -> None:  # type: ignore[no-untyped-def]
-    stack, planned, cohort, archive = throttled_stack(studies=17, seconds_per_instance=0.15)
+    stack, _, cohort, archive = throttled_stack(studies=17, seconds_per_instance=0.15)
     client = redis.Redis.from_url(redis_url)
     set_limits(client, "vna", max_concurrent=5, rate_per_second=100)
     assert run_cli(stack.env, "enqueue", str(cohort)).returncode == 0
@@ -81,7 +80,7 @@ def test_at_most_five_concurrent_transfers_at_the_archive(throttled_stack, redis
 
 
 def test_rate_pause_and_resume_at_the_archive(throttled_stack, redis_url: str) -> None:  # type: ignore[no-untyped-def]
-    stack, planned, cohort, archive = throttled_stack(studies=11, seconds_per_instance=0.0)
+    stack, _, cohort, archive = throttled_stack(studies=11, seconds_per_instance=0.0)
     client = redis.Redis.from_url(redis_url)
     set_limits(client, "vna", max_concurrent=5, rate_per_second=0, burst=1)
     assert run_cli(stack.env, "enqueue", str(cohort)).returncode == 0

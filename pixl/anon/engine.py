@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from io import BytesIO
 from pathlib import Path
 from typing import TypeVar
@@ -162,10 +163,10 @@ def _read(source: bytes | Path) -> Dataset | Dropped:
 
 def _truncated(ds: Dataset) -> bool:
     """Whether the file ended inside its last element (pydicom reads what there is)."""
-    tags = ds.keys()
+    tags = list(ds.keys())  # in the order read
     if not tags:
         return True
-    last = ds.get_item(max(tags))
+    last = ds.get_item(tags[-1])
     return (
         isinstance(last, RawDataElement)
         and isinstance(last.value, bytes)
@@ -565,7 +566,7 @@ class Anonymiser:
 
         try:
             for source in sources:
-                outcome = _per_instance(lambda: attempt(source))  # noqa: B023 (called at once)
+                outcome = _per_instance(partial(attempt, source))
                 if isinstance(outcome, Dropped):
                     dropped[outcome.reason] += 1
                     if outcome.detail:

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID, ImplicitVRLittleEndian
 
 from pixl.anon.leaks import PIXEL_DATA
-from pixl.anon.recipes import Recipes
+from pixl.anon.recipes import Recipes, blank_mask
 
 _SUPPORTED_BITS = (8, 16, 32, 64)
 
@@ -24,9 +24,14 @@ def clean_pixels(ds: Dataset, recipes: Recipes) -> str | None:
     do), else why it cannot be done."""
     if PIXEL_DATA not in ds:
         return None
+    regions = recipes.regions_for(ds)
+    if not regions:
+        return None
     rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
-    mask = recipes.blank_mask(ds, rows, columns)
-    if mask is None:
+    if rows < 1 or columns < 1:
+        return "a recipe applies but the instance has no Rows and Columns to blank by"
+    mask = blank_mask(regions, ds, rows, columns)
+    if not mask.any():
         return None
     meta = getattr(ds, "file_meta", None)
     declared = meta.get("TransferSyntaxUID") if meta is not None else None

@@ -56,7 +56,9 @@ class Criterion(StrEnum):
     EMPTY = "empty"
 
 
-_WITH_VALUE = frozenset({Criterion.CONTAINS, Criterion.NOTCONTAINS, Criterion.EQUALS, Criterion.NOTEQUALS})
+_WITH_VALUE = frozenset(
+    {Criterion.CONTAINS, Criterion.NOTCONTAINS, Criterion.EQUALS, Criterion.NOTEQUALS}
+)
 _ACCEPTED_TESTS = ", ".join(test.value for test in Criterion)
 _SECTIONS = ("filter", "header", "labels", "values", "fields")
 # keyword -> (keep the region, CTP's x,y,width,height)
@@ -214,19 +216,17 @@ class Recipes:
         return cls(tuple(label for labels in groups.values() for label in labels))
 
     def regions_for(self, ds: Dataset) -> list[Region]:
-        """The regions of every label whose conditions the header meets."""
+        """The regions of every label whose conditions the header meets, in order."""
         return [region for label in self.labels if label.matches(ds) for region in label.regions]
 
-    def blank_mask(self, ds: Dataset, rows: int, columns: int) -> np.ndarray | None:
-        """Which pixels of a frame to blank (True), or None when nothing is to be blanked."""
-        regions = self.regions_for(ds)
-        if not regions:
-            return None
-        mask = np.zeros((rows, columns), dtype=bool)
-        for region in regions:
-            for x0, y0, x1, y1 in region.boxes(ds, rows, columns):
-                mask[y0:y1, x0:x1] = not region.keep
-        return mask if mask.any() else None
+
+def blank_mask(regions: Sequence[Region], ds: Dataset, rows: int, columns: int) -> np.ndarray:
+    """Which pixels of a frame `regions` blank (True), the later regions winning."""
+    mask = np.zeros((rows, columns), dtype=bool)
+    for region in regions:
+        for x0, y0, x1, y1 in region.boxes(ds, rows, columns):
+            mask[y0:y1, x0:x1] = not region.keep
+    return mask
 
 
 def parse_recipe(path: Path) -> list[tuple[str, Label]]:

@@ -15,6 +15,7 @@ app = Celery(
         "pixl.tasks.anonymise",
         "pixl.tasks.upload",
         "pixl.tasks.failures",
+        "pixl.tasks.scheduled",
     ],
 )
 app.config_from_object("celeryconfig")

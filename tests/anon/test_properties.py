@@ -21,7 +21,7 @@ from pixl.anon.config import load_project_config
 from pixl.anon.engine import Anonymiser
 from pixl.anon.leaks import find_leaks, outside, pixel_range
 from pixl.anon.pseudonyms import Pseudonymiser
-from pixl.anon.recipes import Criterion
+from pixl.anon.recipes import Criterion, blank_mask
 from pixl.anon.tagops import Op
 from pixl.errors import ConfigError
 from pixl.synthetic import PRIVATE_CREATOR, PRIVATE_GROUP, make_study, random_specs
@@ -54,8 +54,10 @@ _scalars = (
 )
 _values = st.recursive(
     _scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(_FIELDS) | st.text(max_size=6), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(_FIELDS) | st.text(max_size=6), children, max_size=5)
+    ),
     max_leaves=20,
 )
 _VALID = project_yaml(
@@ -171,7 +173,7 @@ def _load_or_config_error(root: Path) -> None:
         region.RegionLocationMinX0 = region.RegionLocationMinY0 = 1
         region.RegionLocationMaxX1 = region.RegionLocationMaxY1 = 5
         ds.SequenceOfUltrasoundRegions = [region]
-        config.recipes.blank_mask(ds, 16, 16)
+        blank_mask(config.recipes.regions_for(ds), ds, 16, 16)
 
 
 @BOUNDED

@@ -194,6 +194,13 @@ def test_undecodable_compressed_pixels_drop_only_that_instance(tmp_path: Path) -
     assert result.dropped == {DropReason.PIXELS_NOT_CLEANABLE.value: 1}
 
 
+def test_matching_instance_without_rows_is_refused(tmp_path: Path) -> None:
+    original = _ultrasound()
+    del original.Rows
+    result = _anonymiser(tmp_path).anonymise_instance(_bytes(original))
+    assert result == Dropped(DropReason.PIXELS_NOT_CLEANABLE.value)
+
+
 def test_recipes_are_parsed_when_the_config_loads(tmp_path: Path) -> None:
     config = _anonymiser(tmp_path).config
     assert isinstance(config.recipes, Recipes)
