@@ -99,6 +99,16 @@ task_annotations = {
     "pixl.retrieve_secondary": {"rate_limit": _settings.retrieve_rate_limit},
 }
 
+# A chain publishes its next task from inside the worker: ride out a broker restart of a
+# minute or so instead of failing the study (the message is redelivered anyway).
+task_publish_retry = True
+task_publish_retry_policy = {
+    "max_retries": 30,
+    "interval_start": 0.5,
+    "interval_step": 1.0,
+    "interval_max": 5.0,
+}
+
 task_serializer = "json"
 accept_content = ["json"]
 worker_hijack_root_logger = False

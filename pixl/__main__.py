@@ -167,6 +167,28 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _anonymise(args: argparse.Namespace) -> int:
+    from pixl.anon.cli import anonymise_command
+    from pixl.anon.config import load_project_config
+    from pixl.secrets import HASH_KEY_SECRET, get_secret, project_salt_secret
+
+    projects_dir = args.projects_dir or get_settings().projects_dir
+    config = load_project_config(projects_dir, args.project)
+    key = get_secret(HASH_KEY_SECRET).encode()
+    salt = get_secret(project_salt_secret(config.alias)).encode()
+    print(anonymise_command(projects_dir, args.project, args.inputs, args.output, key, salt))
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from pixl.anon.cli import check_config_command
+
+    projects_dir = args.projects_dir or get_settings().projects_dir
+    code, text = check_config_command(projects_dir, args.target)
+    print(text)
+    return code
+
+
 def _migrate(_: argparse.Namespace) -> int:
     from pixl.records import migrate
 
@@ -223,6 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
     flower.add_argument("--port", type=int, default=5555)
     flower.add_argument("--address", default="127.0.0.1")
     flower.set_defaults(func=_flower)
+
+    anonymise = commands.add_parser(
+        "anonymise", help="de-identify local files with a project's rules, to preview them"
+    )
+    anonymise.add_argument("inputs", nargs="+", type=Path, help="DICOM files or folders")
+    anonymise.add_argument("--project", required=True, help="project slug")
+    anonymise.add_argument("--output", required=True, type=Path)
+    anonymise.add_argument("--projects-dir", type=Path)
+    anonymise.set_defaults(func=_anonymise)
+
+    check = commands.add_parser("check-config", help="validate project configs")
+    check.add_argument("target", nargs="?", help="a slug or a config file; default: all")
+    check.add_argument("--projects-dir", type=Path)
+    check.set_defaults(func=_check_config)
 
     beat = commands.add_parser("beat", help="Celery beat: scheduled exports, retries, clean-up")
     beat.add_argument("--schedule-file", type=Path, help="where beat keeps its last run times")

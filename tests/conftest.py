@@ -3,6 +3,7 @@ loudly when its server is missing: start them with `make services`."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -90,7 +91,7 @@ def stack_factory(tmp_path, isolated_settings, monkeypatch):  # type: ignore[no-
 
     stacks: list[LocalStack] = []
 
-    def start(extra_env: dict[str, str], studies: int = 8, **stack_options):  # type: ignore[no-untyped-def]
+    def start(extra_env: dict[str, str], studies: int = 8, image_size: int = 64, **stack_options):  # type: ignore[no-untyped-def]
         stack = LocalStack(
             tmp_path / "stack", extra_env=extra_env, projects_dir=REPO_PROJECTS, **stack_options
         )
@@ -98,6 +99,13 @@ def stack_factory(tmp_path, isolated_settings, monkeypatch):  # type: ignore[no-
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         planned = plan_cohort(studies, seed=11)
+        if image_size != 64:
+            planned = [
+                dataclasses.replace(
+                    p, spec=dataclasses.replace(p.spec, rows=image_size, columns=image_size)
+                )
+                for p in planned
+            ]
         cohort = tmp_path / "cohort.csv"
         write_inputs(planned, stack, cohort)
         seed_secrets({p.project for p in planned})
@@ -123,3 +131,104 @@ def redis_url() -> Iterator[str]:
     yield url
     client.flushdb()
     client.close()
+
+
+class PrivateServer:
+    """A server of the test's own on another port, to stop and start mid-run."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        port: int,
+        start: list[str],
+        stop: list[str],
+        env: dict[str, str],
+        user: str | None = None,
+    ) -> None:
+        self.name, self.url, self.port = name, url, port
+        self._start, self._stop, self._env, self._user = start, stop, env, user
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _wait(self, listening: bool, seconds: float) -> None:
+        import time
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if (sock.connect_ex(("127.0.0.1", self.port)) == 0) == listening:
+                    return
+            time.sleep(0.2)
+        pytest.fail(f"{self.name} did not {'start' if listening else 'stop'} in {seconds}s")
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            self._start,
+            env=os.environ | self._env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait(True, 60)
+
+    def stop(self) -> None:
+        subprocess.run(self._stop, env=os.environ | self._env, check=False, capture_output=True)
+        if self._process is not None:
+            try:
+                self._process.wait(30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._wait(False, 30)
+
+
+@pytest.fixture
+def private_rabbitmq(tmp_path_factory) -> Iterator[PrivateServer]:  # type: ignore[no-untyped-def]
+    """A RabbitMQ node of this test's own, on port 5673, in the foreground."""
+    import shutil as _shutil
+
+    base = tmp_path_factory.mktemp("rabbitmq")
+    _shutil.chown(base, "rabbitmq", "rabbitmq")
+    node = "pixlcrash@localhost"
+    env = {
+        "RABBITMQ_NODENAME": node,
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": "5673",
+        "RABBITMQ_DIST_PORT": "25673",
+        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(base / "log"),
+        "RABBITMQ_PID_FILE": str(base / "pid"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "plugins"),
+        "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+    }
+    server = PrivateServer(
+        "the private RabbitMQ", "amqp://guest:guest@127.0.0.1:5673//", 5673,
+        ["rabbitmq-server"], ["rabbitmqctl", "-n", node, "stop"], env,
+    )  # fmt: skip
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_postgres(tmp_path_factory) -> Iterator[PrivateServer]:  # type: ignore[no-untyped-def]
+    """A PostgreSQL cluster of this test's own, on port 5433."""
+    import glob
+    import shutil as _shutil
+
+    bin_dir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
+    base = tmp_path_factory.mktemp("postgres")
+    _shutil.chown(base, "postgres", "postgres")
+    data = base / "data"
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*as_postgres, f"{bin_dir}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    options = f"-p 5433 -k {base} -c listen_addresses=127.0.0.1"
+    server = PrivateServer(
+        "the private PostgreSQL", "postgresql+psycopg2://postgres@127.0.0.1:5433/postgres", 5433,
+        [*as_postgres, f"{bin_dir}/postgres", "-D", str(data), *options.split()],
+        [*as_postgres, f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"], {},
+    )  # fmt: skip
+    server.start()
+    yield server
+    server.stop()

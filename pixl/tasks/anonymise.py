@@ -14,7 +14,7 @@ from pixl.records.models import Study, StudyStatus
 from pixl.records.transitions import load_study, set_status
 from pixl.settings import get_settings
 from pixl.tasks.app import app
-from pixl.tasks.common import end_study, log, stop_chain
+from pixl.tasks.common import PIPELINE_TASK_OPTIONS, end_study, log, stop_chain
 
 
 def staging_dir(study: Study) -> Path:
@@ -35,7 +35,7 @@ def _cached_instances(study: Study) -> Iterator[bytes]:
                 yield data
 
 
-@app.task(bind=True, name="pixl.anonymise")
+@app.task(name="pixl.anonymise", **PIPELINE_TASK_OPTIONS)
 def anonymise(self: Task, study_id: int) -> None:
     study = load_study(study_id)
     if study.status is not StudyStatus.RETRIEVED:

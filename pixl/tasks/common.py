@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import logging
 import random
+from typing import Any
 
 from celery import Task
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pixl.records.models import StudyStatus
 from pixl.records.transitions import set_status
 from pixl.settings import get_settings
 
 log = logging.getLogger("pixl.tasks")
+
+# Outages of the records database or of Redis: wait and run the task again, however long
+# it takes, rather than failing or dead-lettering the study.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+PIPELINE_TASK_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "max_retries": None,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+}
 
 
 def stop_chain(task: Task) -> None:

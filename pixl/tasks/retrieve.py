@@ -24,7 +24,7 @@ from pixl.records.transitions import (
 from pixl.retrieval import complete_in_cache, find_study_uids, retrieve_into_cache
 from pixl.settings import get_settings
 from pixl.tasks.app import app
-from pixl.tasks.common import backoff_seconds, end_study, log, stop_chain
+from pixl.tasks.common import PIPELINE_TASK_OPTIONS, backoff_seconds, end_study, log, stop_chain
 from pixl.tasks.pacs_gate import pacs_open_now
 from pixl.throttle import ThrottledError
 
@@ -108,7 +108,7 @@ def _retrieve(task: Task, study_id: int, archive_name: str) -> bool:
     return True
 
 
-@app.task(bind=True, name="pixl.retrieve_primary", max_retries=None)
+@app.task(name="pixl.retrieve_primary", **PIPELINE_TASK_OPTIONS)
 def retrieve_primary(self: Task, study_id: int) -> None:
     """Query the VNA; hand the study to the PACS queue if the VNA does not have it."""
     if _retrieve(self, study_id, "vna"):
@@ -119,7 +119,7 @@ def retrieve_primary(self: Task, study_id: int) -> None:
     end_study(self, study_id, StudyStatus.NOT_FOUND, "not in the VNA, and no PACS is configured")
 
 
-@app.task(bind=True, name="pixl.retrieve_secondary", max_retries=None)
+@app.task(name="pixl.retrieve_secondary", **PIPELINE_TASK_OPTIONS)
 def retrieve_secondary(self: Task, study_id: int) -> None:
     """Query the PACS, for studies the VNA did not have."""
     if not pacs_open_now():

@@ -13,10 +13,10 @@ from pixl.records.transitions import load_study, set_status
 from pixl.settings import get_settings
 from pixl.tasks.anonymise import staging_dir
 from pixl.tasks.app import app
-from pixl.tasks.common import backoff_seconds, end_study, log
+from pixl.tasks.common import PIPELINE_TASK_OPTIONS, backoff_seconds, end_study, log
 
 
-@app.task(bind=True, name="pixl.upload", max_retries=None)
+@app.task(name="pixl.upload", **PIPELINE_TASK_OPTIONS)
 def upload(self: Task, study_id: int) -> None:
     study = load_study(study_id)
     if study.status is not StudyStatus.ANONYMISED:
