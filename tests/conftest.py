@@ -7,8 +7,10 @@ import dataclasses
 import os
 import socket
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -181,11 +183,12 @@ class PrivateServer:
 
 
 @pytest.fixture
-def private_rabbitmq(tmp_path_factory) -> Iterator[PrivateServer]:  # type: ignore[no-untyped-def]
+def private_rabbitmq() -> Iterator[PrivateServer]:  # type: ignore[no-untyped-def]
     """A RabbitMQ node of this test's own, on port 5673, in the foreground."""
     import shutil as _shutil
 
-    base = tmp_path_factory.mktemp("rabbitmq")
+    # Not under pytest's tmp folder: that is private to root, and RabbitMQ runs as rabbitmq.
+    base = Path(tempfile.mkdtemp(prefix="pixl-rabbitmq-"))
     _shutil.chown(base, "rabbitmq", "rabbitmq")
     node = "pixlcrash@localhost"
     env = {
@@ -206,16 +209,18 @@ def private_rabbitmq(tmp_path_factory) -> Iterator[PrivateServer]:  # type: igno
     server.start()
     yield server
     server.stop()
+    _shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
-def private_postgres(tmp_path_factory) -> Iterator[PrivateServer]:  # type: ignore[no-untyped-def]
+def private_postgres() -> Iterator[PrivateServer]:  # type: ignore[no-untyped-def]
     """A PostgreSQL cluster of this test's own, on port 5433."""
     import glob
     import shutil as _shutil
 
     bin_dir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
-    base = tmp_path_factory.mktemp("postgres")
+    # Not under pytest's tmp folder: that is private to root, and PostgreSQL runs as postgres.
+    base = Path(tempfile.mkdtemp(prefix="pixl-postgres-"))
     _shutil.chown(base, "postgres", "postgres")
     data = base / "data"
     as_postgres = ["runuser", "-u", "postgres", "--"]
@@ -232,3 +237,4 @@ def private_postgres(tmp_path_factory) -> Iterator[PrivateServer]:  # type: igno
     server.start()
     yield server
     server.stop()
+    _shutil.rmtree(base, ignore_errors=True)
