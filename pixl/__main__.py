@@ -65,14 +65,23 @@ def _enqueue(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from pixl.records import migrate
-    from pixl.status import extract_statuses, render
+    from pixl.status import archive_lines, extract_statuses, render
 
     migrate()
     statuses = extract_statuses()
     if args.json:
         print(json.dumps([s.as_dict() for s in statuses], indent=2))
-    else:
-        print(render(statuses))
+        return 0
+    print(render(statuses))
+    from datetime import UTC
+
+    from pixl import components
+    from pixl.tasks.pacs_gate import pacs_hours
+
+    hours, now = pacs_hours(), datetime.now(UTC)
+    limits = [components.limiter(name).snapshot() for name in ("vna", "pacs")]
+    print()
+    print("\n".join(archive_lines(hours.is_open(now), hours.seconds_until_open(now), limits)))
     return 0
 
 

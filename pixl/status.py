@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from pixl.records.db import session_scope
-from pixl.records.models import Extract, Study, StudyStatus
+from pixl.records.models import Extract, Study, StudyStatus, utcnow
 
 PROBLEM_STATES = (StudyStatus.FAILED, StudyStatus.NOT_FOUND, StudyStatus.EXCLUDED)
 
@@ -20,6 +21,8 @@ class ExtractStatus:
     counts: dict[str, int] = field(default_factory=dict)
     found_in: dict[str, int] = field(default_factory=dict)
     problems: dict[str, int] = field(default_factory=dict)  # "<status>: <reason>" -> count
+    waiting_for_pacs: int = 0
+    exported_last_hour: int = 0
 
     @property
     def total(self) -> int:
@@ -53,6 +56,16 @@ def extract_statuses() -> list[ExtractStatus]:
             entry.counts[status.value] = entry.counts.get(status.value, 0) + n
             if found_in and status is StudyStatus.EXPORTED:
                 entry.found_in[found_in] = entry.found_in.get(found_in, 0) + n
+        hour_ago = utcnow() - timedelta(hours=1)
+        for extract_id, waiting, recent in session.execute(
+            select(
+                Study.extract_id,
+                func.count().filter(Study.waiting_for == "pacs"),
+                func.count().filter(Study.exported_at >= hour_ago),
+            ).group_by(Study.extract_id)
+        ):
+            statuses[extract_id].waiting_for_pacs = waiting
+            statuses[extract_id].exported_last_hour = recent
         problems = session.execute(
             select(Study.extract_id, Study.status, Study.last_error, func.count())
             .where(Study.status.in_(PROBLEM_STATES))
@@ -81,6 +94,10 @@ def render(statuses: list[ExtractStatus]) -> str:
         lines.append("  " + progress_bar(entry.finished, entry.total))
         ordered = Counter({s: entry.counts[s] for s in ORDER if s in entry.counts})
         lines.append("  " + "  ".join(f"{s}={n}" for s, n in ordered.items()))
+        if entry.exported_last_hour:
+            lines.append(f"  exported in the last hour: {entry.exported_last_hour}")
+        if entry.waiting_for_pacs:
+            lines.append(f"  waiting for the PACS (secondary queue): {entry.waiting_for_pacs}")
         if entry.found_in:
             lines.append(
                 "  exported from: "
@@ -89,3 +106,24 @@ def render(statuses: list[ExtractStatus]) -> str:
         for reason, n in sorted(entry.problems.items()):
             lines.append(f"  {n} x {reason}")
     return "\n".join(lines)
+
+
+def archive_lines(
+    pacs_open: bool, pacs_opens_in_seconds: float, limits: list[dict[str, object]]
+) -> list[str]:
+    """What retrieval is waiting on: PACS hours, and each archive's cluster-wide limit."""
+    lines = []
+    if pacs_open:
+        lines.append("PACS hours: open")
+    else:
+        lines.append(f"PACS hours: closed, opens in {pacs_opens_in_seconds / 3600:.1f} h")
+    for snapshot in limits:
+        if "holders" not in snapshot:
+            lines.append(f"{snapshot['archive']}: cluster-wide limit off (no PIXL_REDIS_URL)")
+            continue
+        state = "PAUSED" if snapshot.get("paused") else f"{snapshot['rate_per_second']}/s"
+        lines.append(
+            f"{snapshot['archive']}: {state}, {snapshot['holders']}/{snapshot['max_concurrent']}"
+            " transfers running"
+        )
+    return lines

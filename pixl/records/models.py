@@ -85,6 +85,7 @@ class Study(Base):
         Enum(StudyStatus, native_enum=False, length=16), default=StudyStatus.PENDING, index=True
     )
     found_in: Mapped[str | None] = mapped_column(String(16))  # vna, pacs or cache
+    waiting_for: Mapped[str | None] = mapped_column(String(16))  # "pacs": in the PACS queue
     source_study_uids: Mapped[str] = mapped_column(Text, default="")  # backslash-separated
     n_instances: Mapped[int | None] = mapped_column(Integer)
     pseudo_study_uid: Mapped[str | None] = mapped_column(String(128))

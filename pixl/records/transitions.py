@@ -38,17 +38,17 @@ def set_status(
         study = session.get_one(Study, study_id)
         study.status = status
         study.last_error = error
+        study.waiting_for = None
         if status in _TIMESTAMP_OF:
             setattr(study, _TIMESTAMP_OF[status], utcnow())
         for name, value in fields.items():
             setattr(study, name, value)
 
 
-def count_attempt(study_id: int) -> int:
+def note_waiting(study_id: int, what: str) -> None:
+    """Record what a queued study waits for (shown by `pixl status`)."""
     with session_scope() as session:
-        study = session.get_one(Study, study_id)
-        study.attempts += 1
-        return study.attempts
+        session.get_one(Study, study_id).waiting_for = what
 
 
 def cached_study_counts(study_uids: list[str]) -> dict[str, int]:

@@ -19,6 +19,7 @@ from pixl.records.transitions import (
     known_source_study_uids,
     load_study,
     mark_cached,
+    note_waiting,
     set_status,
 )
 from pixl.retrieval import complete_in_cache, find_study_uids, retrieve_into_cache
@@ -115,6 +116,7 @@ def retrieve_primary(self: Task, study_id: int) -> None:
         return
     if components.archive("pacs") is not None:
         log.info("study#%s not in the VNA; moved to the secondary (PACS) queue", study_id)
+        note_waiting(study_id, "pacs")
         raise self.replace(retrieve_secondary.si(study_id))
     end_study(self, study_id, StudyStatus.NOT_FOUND, "not in the VNA, and no PACS is configured")
 
