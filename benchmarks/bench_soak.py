@@ -56,9 +56,11 @@ PROJECT = "demo-xray"  # DX and CR, min_instances_per_series: 1, folder destinat
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 REDIS_URL = "redis://127.0.0.1:6379/10"
 QUEUES = ("primary", "anonymise", "upload")  # sampled over time
+TOTALS = ("other", "machine")  # CPU columns after the processes'
 TASK_QUEUES = ("primary", "secondary", "anonymise", "upload", "housekeeping", "dead-letter")
 FINAL = tuple(s for s in StudyStatus if s.is_final)
-SERVICES = {"rabbitmq": ("beam.smp",), "postgres": ("postgres",), "redis": ("redis-server",)}
+# The servers' oldest process of this name, with its descendants (not a `rabbitmqctl` run).
+SERVICES = {"rabbitmq": "beam.smp", "postgres": "postgres", "redis": "redis-server"}
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
@@ -191,6 +193,7 @@ class Proc:
     comm: str
     rss: int  # bytes (VmRSS)
     cpu: float  # seconds, its own plus its waited-for children's
+    started: int  # clock ticks after boot
 
 
 def read_proc(pid: int) -> Proc | None:
@@ -201,7 +204,8 @@ def read_proc(pid: int) -> Proc | None:
     comm = text[text.index("(") + 1 : text.rindex(")")]
     fields = text[text.rindex(")") + 2 :].split()
     ticks = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return Proc(pid, int(fields[1]), comm, int(fields[21]) * PAGE_SIZE, ticks / CLOCK_TICKS)
+    rss = int(fields[21]) * PAGE_SIZE
+    return Proc(pid, int(fields[1]), comm, rss, ticks / CLOCK_TICKS, int(fields[19]))
 
 
 def all_procs() -> dict[int, Proc]:
@@ -268,18 +272,39 @@ class Snapshot:
     machine_cpu: float
 
 
-def snapshot(roots: dict[str, int]) -> Snapshot:
-    """Each started process with its descendants; this script alone (its CPU includes the
-    rabbitmqctl and enqueue commands it waited for); the servers by command name."""
+def cpu_used(before: Snapshot, after: Snapshot, name: str) -> float:
+    """CPU seconds between two snapshots of a group, of the machine, or of every process
+    outside the groups ("other": another user of the machine disturbs the measurement)."""
+    machine = after.machine_cpu - before.machine_cpu
+    if name == "machine":
+        return machine
+    if name == "other":
+        return machine - sum(cpu_used(before, after, group) for group in after.groups)
+    return after.groups[name].cpu - before.groups[name].cpu
+
+
+def service_roots() -> dict[str, int]:
+    """The main process of each server running on this machine."""
+    procs = all_procs().values()
+    roots = {}
+    for name, comm in SERVICES.items():
+        found = sorted((p.started, p.pid) for p in procs if p.comm == comm)
+        if found:
+            roots[name] = found[0][1]
+    return roots
+
+
+def snapshot(roots: dict[str, int], servers: dict[str, int]) -> Snapshot:
+    """Each started process and each server with its descendants (PSS for ours only), and
+    this script alone: its CPU includes the rabbitmqctl and enqueue commands it waited for."""
     procs = all_procs()
     groups = {}
-    for name, pid in roots.items():
+    for name, pid in (roots | servers).items():
         group = Group(procs.get(pid), _descendants(pid, procs))
-        group.pss = sum(pss(p.pid) for p in group.procs)
+        if name in roots:
+            group.pss = sum(pss(p.pid) for p in group.procs)
         groups[name] = group
     groups["bench"] = Group(procs.get(os.getpid()), [])
-    for name, comms in SERVICES.items():
-        groups[name] = Group(None, [p for p in procs.values() if p.comm in comms])
     return Snapshot(time.monotonic(), groups, machine_busy_seconds())
 
 
@@ -394,6 +419,7 @@ class Soak:
         default_factory=list
     )
     enqueue: subprocess.Popen[bytes] | None = None
+    server_pids: dict[str, int] = field(default_factory=dict)
 
     def start(self, cohort: Path) -> None:
         (self.workdir / "vna").symlink_to(cohort / "vna", target_is_directory=True)
@@ -412,6 +438,7 @@ class Soak:
         started = time.monotonic()
         self.stack.start()
         self._wait_for_workers()
+        self.server_pids = service_roots()
         print(f"stack: archive, cache and workers ready in {time.monotonic() - started:.1f} s")
 
     def _cli(self, *args: str) -> str:
@@ -446,13 +473,13 @@ class Soak:
     def sample(self, elapsed: float, counts: Counter[str]) -> None:
         assert self.servers.vhost is not None
         depths = queue_depths(self.servers.vhost)
-        now = snapshot(self.roots)
+        now = snapshot(self.roots, self.server_pids)
         self.samples.append((now, counts, depths))
         print(self._row(elapsed, now, counts, depths), flush=True)
 
     def _header(self) -> str:
         queues = " ".join(f"{q[:9]:>13}" for q in QUEUES)
-        cpu = " ".join(f"{_short(name):>8}" for name in [*self._cpu_columns(), "machine"])
+        cpu = " ".join(f"{_short(name):>8}" for name in [*self._cpu_columns(), *TOTALS])
         pss = "/".join(_short(name) for name in self.roots)
         return (
             f"{'t (s)':>6} {'waiting':>7} {'retr':>5} {'anon':>5} {'final':>6} {queues}"
@@ -460,7 +487,7 @@ class Soak:
         )
 
     def _cpu_columns(self) -> list[str]:
-        return [*self.roots, *SERVICES, "bench"]
+        return [*self.roots, *self.server_pids, "bench"]
 
     def _row(
         self,
@@ -476,16 +503,12 @@ class Soak:
         )
         previous = self.samples[-2][0] if len(self.samples) > 1 else None
         cpu = []
-        for name in [*self._cpu_columns(), "machine"]:
+        for name in [*self._cpu_columns(), *TOTALS]:
             if previous is None:
                 cpu.append(f"{'-':>8}")
-                continue
-            span = now.at - previous.at
-            if name == "machine":
-                used = now.machine_cpu - previous.machine_cpu
             else:
-                used = now.groups[name].cpu - previous.groups[name].cpu
-            cpu.append(f"{100 * used / span:>8.0f}")
+                used = cpu_used(previous, now, name)
+                cpu.append(f"{100 * used / (now.at - previous.at):>8.0f}")
         memory = "/".join(_mib(now.groups[name].pss) for name in self.roots)
         return (
             f"{elapsed:>6.0f} {waiting:>7} {counts['retrieved']:>5} {counts['anonymised']:>5} "
@@ -602,11 +625,11 @@ class Soak:
         pixl_cpu = 0.0
         for name in self._cpu_columns():
             before, after = first.groups[name], last.groups[name]
-            used = after.cpu - before.cpu
+            used = cpu_used(first, last, name)
             pixl_cpu += used if name in self.roots else 0.0
             peak = max(sample[0].groups[name].rss for sample in self.samples)
             busiest = max(
-                (b.groups[name].cpu - a.groups[name].cpu) / (b.at - a.at)
+                cpu_used(a, b, name) / (b.at - a.at)
                 for (a, _, _), (b, _, _) in zip(self.samples, self.samples[1:], strict=False)
             )
             memory = f"RSS {_mib(before.rss):>5} -> {_mib(after.rss):>5} ({_mib(peak):>5})"
@@ -616,7 +639,7 @@ class Soak:
                 f"  {name:<18} {memory:<40} CPU {used:7.1f} s {100 * used / span:4.0f}% "
                 f"(max {100 * busiest:3.0f}%)"
             )
-            if before.main is not None and after.main is not None and before.children:
+            if name in self.roots and before.main and after.main and before.children:
                 pool_before = ", ".join(_mib(p.rss) for p in before.children)
                 pool_after = ", ".join(_mib(p.rss) for p in after.children)
                 replaced = len({p.pid for p in before.children} - {p.pid for p in after.children})
@@ -625,11 +648,12 @@ class Soak:
                     f"pool RSS [{pool_before}] -> [{pool_after}], {replaced} pool process(es) "
                     "replaced"
                 )
-        machine = last.machine_cpu - first.machine_cpu
+        machine = cpu_used(first, last, "machine")
         cores = os.cpu_count() or 1
         print(
             f"  machine: {machine:.0f} CPU s busy of {cores * span:.0f} available "
-            f"(ratio {machine / (cores * span):.2f}); pixl's processes {pixl_cpu:.0f} s"
+            f"(ratio {machine / (cores * span):.2f}); pixl's processes {pixl_cpu:.0f} s, "
+            f"processes outside this run {cpu_used(first, last, 'other'):.0f} s"
         )
 
     def _report_counts(self, counts: Counter[str]) -> None:
@@ -724,6 +748,9 @@ def main() -> int:
     workdir.mkdir(parents=True)
     stack = LocalStack(workdir, with_pacs=False, workers=_workers(args), projects_dir=REPO_PROJECTS)
     soak = Soak(args, workdir, stack, Servers(name))
+    # Ctrl-C raises KeyboardInterrupt even when started from a shell that ignores SIGINT
+    # for background jobs; SIGTERM and SIGHUP stop the run the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)
     print(f"run: {workdir}, vhost and database {name}, Redis DB 10")
@@ -731,7 +758,7 @@ def main() -> int:
         soak.start(cohort)
         return soak.run(cohort / "cohort.csv")
     except (KeyboardInterrupt, Interrupted) as exc:
-        print(f"\ninterrupted ({type(exc).__name__} {exc}); stopping", file=sys.stderr)
+        print(f"\ninterrupted by {exc or 'SIGINT'}; stopping", file=sys.stderr)
         return 130
     finally:
         # A second Ctrl-C or SIGTERM must not cut the clean-up short.

@@ -80,7 +80,9 @@ class LocalStack:
     workdir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     with_pacs: bool = True
-    external_archives: bool = False  # the caller serves the VNA (and PACS) ports itself
+    # Parts the caller runs itself ("vna", "pacs", "cache"), for example a real Orthanc;
+    # point the settings at them through `extra_env`.
+    external: frozenset[str] = frozenset()
     workers: Sequence[WorkerGroup] = DEFAULT_WORKERS
     projects_dir: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -116,6 +118,8 @@ class LocalStack:
         if self.projects_dir is not None:
             self.env["PIXL_PROJECTS_DIR"] = str(self.projects_dir.resolve())
         self.env.update(self.extra_env)
+        # An external cache's DICOM port is where the simulated archives must send to.
+        self.ports["cache"] = json.loads(self.env["PIXL_CACHE_NODE"])["port"]
         for folder in (self.vna_folder, self.pacs_folder, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
         return self.env
@@ -153,8 +157,7 @@ class LocalStack:
         archives = [("vna", "VNA", self.vna_folder)]
         if self.with_pacs:
             archives.append(("pacs", "PACS", self.pacs_folder))
-        if self.external_archives:
-            archives = []
+        archives = [archive for archive in archives if archive[0] not in self.external]
         for name, ae_title, folder in archives:
             process = self._spawn(
                 name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -14,6 +15,10 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+
+from pixl.dicom.simulated_archive import SimulatedArchive
+from pixl.local_stack import WorkerGroup
+from pixl.settings import DicomNode
 
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 
@@ -238,3 +243,44 @@ def private_postgres() -> Iterator[PrivateServer]:  # type: ignore[no-untyped-de
     yield server
     server.stop()
     _shutil.rmtree(base, ignore_errors=True)
+
+
+RETRIEVERS = [WorkerGroup(f"retrieve{i}", "primary", 2) for i in range(4)]
+WORKERS = [*RETRIEVERS, WorkerGroup("process", "anonymise,upload", 2)]
+
+
+@pytest.fixture
+def stack_with_vna(stack_factory, rabbitmq_vhost: str, postgres_url: str, redis_url: str):  # type: ignore[no-untyped-def]
+    """A stack whose VNA is a SimulatedArchive in this process, so tests can read what the
+    archive saw (associations, moves) and inject faults; RabbitMQ, PostgreSQL and Redis."""
+    archives: list[SimulatedArchive] = []
+
+    def start(studies: int, lease: float = 60.0, workers=WORKERS, **archive_options):  # type: ignore[no-untyped-def]
+        stack, planned, cohort = stack_factory(
+            {
+                "PIXL_BROKER_URL": rabbitmq_vhost,
+                "PIXL_DATABASE_URL": postgres_url,
+                "PIXL_REDIS_URL": redis_url,
+                "PIXL_THROTTLE_LEASE_SECONDS": str(lease),
+            },
+            studies=studies,
+            with_pacs=False,
+            external=frozenset({"vna"}),
+            workers=workers,
+        )
+        # Every study the plan put in the PACS goes to the VNA: this test has one archive.
+        for folder in stack.pacs_folder.iterdir():
+            shutil.move(str(folder), stack.vna_folder / folder.name)
+        archive = SimulatedArchive(
+            stack.vna_folder,
+            DicomNode(ae_title="VNA", port=stack.ports["vna"]),
+            {"PIXLCACHE": ("127.0.0.1", stack.ports["cache"])},
+            **archive_options,
+        )
+        archive.start()
+        archives.append(archive)
+        return stack, planned, cohort, archive
+
+    yield start
+    for archive in archives:
+        archive.stop()

@@ -8,34 +8,11 @@ from __future__ import annotations
 import json
 import time
 
-from pipeline_support import STUDIES, records, run_cli, wait_for_final
+from pipeline_support import STUDIES, assert_outcomes, records, run_cli, wait_for_final
 
 from pixl.demo import PlannedStudy
-from pixl.records import Study, StudyStatus
+from pixl.records import StudyStatus
 from pixl.settings import get_settings
-from pixl.synthetic import identifying_values
-
-
-def assert_outcomes(planned: list[PlannedStudy], final: dict[str, Study]) -> None:
-    """Each study ends as its placement says, and exported files hold no identifier."""
-    output = get_settings().output_dir
-    assert output is not None
-    for index, item in enumerate(planned, start=1):
-        study = final[str(index)]
-        if item.held_by == "nowhere":
-            assert study.status is StudyStatus.NOT_FOUND, study.last_error
-            assert "not in the VNA nor in the PACS" in (study.last_error or "")
-            continue
-        assert study.status is StudyStatus.EXPORTED, study.last_error
-        assert study.found_in == item.held_by
-        folder = output / item.project / str(study.pseudo_study_uid)
-        files = sorted(folder.glob("*.dcm"))
-        assert files, f"nothing delivered for row {index} in {folder}"
-        secrets = [v.encode() for v in identifying_values(item.spec) if len(v) >= 4]
-        for file in files:
-            data = file.read_bytes()
-            leaked = [s for s in secrets if s in data]
-            assert not leaked, f"{file.name} still holds {len(leaked)} identifying values"
 
 
 def test_embedded_default_end_to_end(stack_factory) -> None:  # type: ignore[no-untyped-def]

@@ -5,57 +5,14 @@ association and every C-MOVE start."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 
-import pytest
 import redis
 from pipeline_support import records, run_cli, wait_for_final
 
-from pixl.dicom.simulated_archive import SimulatedArchive
-from pixl.local_stack import WorkerGroup
 from pixl.records import StudyStatus
-from pixl.settings import DicomNode
 from pixl.throttle import ArchiveLimiter, set_limits
-
-RETRIEVERS = [WorkerGroup(f"retrieve{i}", "primary", 2) for i in range(4)]
-WORKERS = [*RETRIEVERS, WorkerGroup("process", "anonymise,upload", 2)]
-
-
-@pytest.fixture
-def throttled_stack(stack_factory, rabbitmq_vhost: str, postgres_url: str, redis_url: str):  # type: ignore[no-untyped-def]
-    archives: list[SimulatedArchive] = []
-
-    def start(studies: int, seconds_per_instance: float, lease: float = 60.0):  # type: ignore[no-untyped-def]
-        stack, planned, cohort = stack_factory(
-            {
-                "PIXL_BROKER_URL": rabbitmq_vhost,
-                "PIXL_DATABASE_URL": postgres_url,
-                "PIXL_REDIS_URL": redis_url,
-                "PIXL_THROTTLE_LEASE_SECONDS": str(lease),
-            },
-            studies=studies,
-            with_pacs=False,
-            external_archives=True,
-            workers=WORKERS,
-        )
-        # Every study the plan put in the PACS goes to the VNA: this test has one archive.
-        for folder in stack.pacs_folder.iterdir():
-            shutil.move(str(folder), stack.vna_folder / folder.name)
-        archive = SimulatedArchive(
-            stack.vna_folder,
-            DicomNode(ae_title="VNA", port=stack.ports["vna"]),
-            {"PIXLCACHE": ("127.0.0.1", stack.ports["cache"])},
-            seconds_per_instance=seconds_per_instance,
-        )
-        archive.start()
-        archives.append(archive)
-        return stack, planned, cohort, archive
-
-    yield start
-    for archive in archives:
-        archive.stop()
 
 
 def max_in_window(times: list[float], window: float) -> int:
@@ -66,8 +23,8 @@ def max_in_window(times: list[float], window: float) -> int:
     return best
 
 
-def test_at_most_five_concurrent_transfers_at_the_archive(throttled_stack, redis_url: str) -> None:  # type: ignore[no-untyped-def]
-    stack, _, cohort, archive = throttled_stack(studies=17, seconds_per_instance=0.15)
+def test_at_most_five_concurrent_transfers_at_the_archive(stack_with_vna, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    stack, _, cohort, archive = stack_with_vna(studies=17, seconds_per_instance=0.15)
     client = redis.Redis.from_url(redis_url)
     set_limits(client, "vna", max_concurrent=5, rate_per_second=100)
     assert run_cli(stack.env, "enqueue", str(cohort)).returncode == 0
@@ -79,8 +36,8 @@ def test_at_most_five_concurrent_transfers_at_the_archive(throttled_stack, redis
     assert ArchiveLimiter(client, "vna").snapshot()["holders"] == 0
 
 
-def test_rate_pause_and_resume_at_the_archive(throttled_stack, redis_url: str) -> None:  # type: ignore[no-untyped-def]
-    stack, _, cohort, archive = throttled_stack(studies=11, seconds_per_instance=0.0)
+def test_rate_pause_and_resume_at_the_archive(stack_with_vna, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    stack, _, cohort, archive = stack_with_vna(studies=11, seconds_per_instance=0.0)
     client = redis.Redis.from_url(redis_url)
     set_limits(client, "vna", max_concurrent=5, rate_per_second=0, burst=1)
     assert run_cli(stack.env, "enqueue", str(cohort)).returncode == 0
@@ -103,11 +60,9 @@ def test_rate_pause_and_resume_at_the_archive(throttled_stack, redis_url: str) -
 
 
 def test_worker_killed_mid_transfer_study_completes_once_and_slot_returns(
-    throttled_stack, redis_url: str
+    stack_with_vna, redis_url: str
 ) -> None:  # type: ignore[no-untyped-def]
-    stack, planned, cohort, archive = throttled_stack(
-        studies=2, seconds_per_instance=1.0, lease=3.0
-    )
+    stack, planned, cohort, archive = stack_with_vna(studies=2, seconds_per_instance=1.0, lease=3.0)
     client = redis.Redis.from_url(redis_url)
     set_limits(client, "vna", max_concurrent=1, rate_per_second=100)
     limiter = ArchiveLimiter(client, "vna")
