@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -88,10 +88,15 @@ def _get_extract_id(slug: str, extract_datetime: datetime) -> int:
         return extract_id
 
 
-def _existing(slug: str, extract_id: int) -> tuple[set[tuple[str, str, str]], dict]:
+StudyKey = tuple[str, str, str]  # (mrn, accession number, study UID)
+
+
+def _existing(
+    slug: str, extract_id: int
+) -> tuple[set[StudyKey], dict[StudyKey, tuple[int, StudyStatus, int]]]:
     """Keys exported for this project in any extract, and this extract's records by key."""
-    exported: set[tuple[str, str, str]] = set()
-    in_extract: dict[tuple[str, str, str], tuple[int, StudyStatus, int]] = {}
+    exported: set[StudyKey] = set()
+    in_extract: dict[StudyKey, tuple[int, StudyStatus, int]] = {}
     with session_scope() as session:
         rows = session.execute(
             select(
@@ -115,8 +120,8 @@ def _existing(slug: str, extract_id: int) -> tuple[set[tuple[str, str, str]], di
     return exported, in_extract
 
 
-def _insert_pending(extract_id: int, jobs: Iterable[StudyJob]) -> list[tuple[int, int]]:
-    rows = [
+def _insert_pending(extract_id: int, jobs: list[StudyJob]) -> list[tuple[int, int]]:
+    rows: list[dict[str, object]] = [
         {
             "extract_id": extract_id,
             "mrn": job.mrn,
@@ -138,7 +143,7 @@ def _insert_pending(extract_id: int, jobs: Iterable[StudyJob]) -> list[tuple[int
         return []
     with session_scope() as session:
         ids = list(session.scalars(insert(Study).returning(Study.id), rows))
-    return list(zip(ids, (row["priority"] for row in rows), strict=True))
+    return list(zip(ids, (job.priority for job in jobs), strict=True))
 
 
 def _mark_queued(study_ids: list[int]) -> None:

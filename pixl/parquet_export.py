@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -28,7 +29,7 @@ PUBLIC_DIR = "omop/public"
 LINKER_FILE = "radiology/radiology.parquet"
 
 
-def write_linker(rows: list[tuple[int | str, str]], target: Path) -> Path:
+def write_linker(rows: Sequence[tuple[int | str, str]], target: Path) -> Path:
     """Write the linker table, sorted by procedure occurrence, replacing `target` whole.
 
     OMOP's procedure occurrence ids are integers; a CSV cohort may carry other ids, and
@@ -53,7 +54,7 @@ def export_extract_parquet(
     exports_dir: Path,
     project_slug: str,
     extract_datetime: datetime,
-    linker_rows: list[tuple[int | str, str]],
+    linker_rows: Sequence[tuple[int | str, str]],
     uploader: ParquetUploader,
 ) -> list[str]:
     """Deliver the extract's public OMOP files and its linker table; returns the paths

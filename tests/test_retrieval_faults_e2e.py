@@ -3,6 +3,8 @@ asks only for what the cache lacks, and never counts a half study as complete.""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from pipeline_support import run_cli, wait_for_final
 
 from pixl.local_stack import WorkerGroup
@@ -17,9 +19,7 @@ ONE_RETRIEVER = [
 
 def test_dropped_association_is_retried_and_only_missing_instances_move(stack_with_vna) -> None:  # type: ignore[no-untyped-def]
     # Two studies of 2 series x 3 instances; every C-MOVE is aborted after 4 instances.
-    stack, planned, cohort, archive = stack_with_vna(
-        studies=2, workers=ONE_RETRIEVER, abort_after=4
-    )
+    stack, _, cohort, archive = stack_with_vna(studies=2, workers=ONE_RETRIEVER, abort_after=4)
     assert run_cli(stack.env, "enqueue", str(cohort)).returncode == 0
     final = wait_for_final(2)
     study = final["1"]
@@ -35,9 +35,7 @@ def test_dropped_association_is_retried_and_only_missing_instances_move(stack_wi
 
 
 def test_archive_that_keeps_failing_ends_as_failed_with_the_reason(stack_with_vna) -> None:  # type: ignore[no-untyped-def]
-    stack, planned, cohort, archive = stack_with_vna(
-        studies=2, workers=ONE_RETRIEVER, abort_after=0
-    )
+    stack, _, cohort, archive = stack_with_vna(studies=2, workers=ONE_RETRIEVER, abort_after=0)
     assert run_cli(stack.env, "enqueue", str(cohort)).returncode == 0
     final = wait_for_final(2)
     study = final["1"]
@@ -45,5 +43,5 @@ def test_archive_that_keeps_failing_ends_as_failed_with_the_reason(stack_with_vn
     assert study.last_error is not None and study.last_error.startswith("retrieve from vna:")
     starts = archive.stats.move_started_at
     assert len(starts) == 1 + Settings().retrieve_max_retries  # the first try, then retries
-    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in pairwise(starts)]
     assert gaps[-1] > 2 * gaps[0]  # exponential back-off

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from alembic import op
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -93,7 +92,6 @@ def upgrade() -> None:
     with op.batch_alter_table("studies", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_studies_extract_id"), ["extract_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_studies_status"), ["status"], unique=False)
-
 
 
 def downgrade() -> None:

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from alembic import op
 
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -23,8 +22,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("waiting_for", sa.String(length=16), nullable=True))
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("studies", schema=None) as batch_op:
         batch_op.drop_column("waiting_for")
-

@@ -41,7 +41,7 @@ def stop_chain(task: Task) -> None:
 
 def backoff_seconds(retries: int) -> float:
     """Exponential back-off with full jitter, so retries of many studies spread out."""
-    base = get_settings().retry_backoff_seconds * (2**retries)
+    base = float(get_settings().retry_backoff_seconds) * 2.0**retries
     return min(base, 600.0) * (0.5 + random.random() / 2)
 
 
