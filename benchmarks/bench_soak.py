@@ -296,7 +296,8 @@ def service_roots() -> dict[str, int]:
 
 def snapshot(roots: dict[str, int], servers: dict[str, int]) -> Snapshot:
     """Each started process and each server with its descendants (PSS for ours only), and
-    this script alone: its CPU includes the rabbitmqctl and enqueue commands it waited for."""
+    this script with the commands it runs (enqueue, rabbitmqctl; their CPU stays counted
+    here once they have exited)."""
     procs = all_procs()
     groups = {}
     for name, pid in (roots | servers).items():
@@ -304,7 +305,9 @@ def snapshot(roots: dict[str, int], servers: dict[str, int]) -> Snapshot:
         if name in roots:
             group.pss = sum(pss(p.pid) for p in group.procs)
         groups[name] = group
-    groups["bench"] = Group(procs.get(os.getpid()), [])
+    ours = {p.pid for group in groups.values() for p in group.procs}
+    helpers = [p for p in _descendants(os.getpid(), procs) if p.pid not in ours]
+    groups["bench"] = Group(procs.get(os.getpid()), helpers)
     return Snapshot(time.monotonic(), groups, machine_busy_seconds())
 
 

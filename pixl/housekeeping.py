@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from pixl import components
-from pixl.enqueue import Publish, publish_pending
+from pixl.enqueue import Publish
 from pixl.parquet_export import export_extract_parquet
 from pixl.records.db import session_scope
 from pixl.records.models import CachedStudy, Extract, Study, StudyStatus, utcnow
+from pixl.retry import requeue
 from pixl.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -84,13 +85,7 @@ def retry_failed(publish: Publish, max_attempts: int = 3) -> int:
             )
             if not (reason or "").startswith(NOT_RETRYABLE_PREFIXES)
         ]
-        session.execute(
-            update(Study)
-            .where(Study.id.in_([study_id for study_id, _ in chosen]))
-            .values(status=StudyStatus.PENDING, last_error=None, attempts=Study.attempts + 1)
-        )
-    publish_pending(chosen, publish)
-    return len(chosen)
+    return requeue(chosen, publish)
 
 
 def clean_raw_cache(older_than: timedelta) -> int:

@@ -35,10 +35,16 @@ def retry_studies(
         query = query.where(Study.last_error.contains(reason))
     with session_scope() as session:
         chosen = list(session.execute(query).tuples())
+    return requeue(chosen, publish)
+
+
+def requeue(studies: list[tuple[int, int]], publish: Publish) -> int:
+    """Set (study id, priority) pairs back to pending, counting an attempt, and publish."""
+    with session_scope() as session:
         session.execute(
             update(Study)
-            .where(Study.id.in_([study_id for study_id, _ in chosen]))
+            .where(Study.id.in_([study_id for study_id, _ in studies]))
             .values(status=StudyStatus.PENDING, last_error=None, attempts=Study.attempts + 1)
         )
-    publish_pending(chosen, publish)
-    return len(chosen)
+    publish_pending(studies, publish)
+    return len(studies)

@@ -98,9 +98,18 @@ def stack_factory(tmp_path, isolated_settings, monkeypatch):  # type: ignore[no-
 
     stacks: list[LocalStack] = []
 
-    def start(extra_env: dict[str, str], studies: int = 8, image_size: int = 64, **stack_options):  # type: ignore[no-untyped-def]
+    def start(  # type: ignore[no-untyped-def]
+        extra_env: dict[str, str],
+        studies: int = 8,
+        image_size: int = 64,
+        projects_dir: Path | None = None,
+        **stack_options,
+    ):
         stack = LocalStack(
-            tmp_path / "stack", extra_env=extra_env, projects_dir=REPO_PROJECTS, **stack_options
+            tmp_path / "stack",
+            extra_env=extra_env,
+            projects_dir=projects_dir or REPO_PROJECTS,
+            **stack_options,
         )
         for name, value in stack.configure().items():
             monkeypatch.setenv(name, value)

@@ -25,6 +25,18 @@ def test_embedded_default_end_to_end(stack_factory) -> None:  # type: ignore[no-
     assert_outcomes(planned, final)
 
     assert_status_agrees_with_disk(stack.env, planned)
+    assert_no_identifier_in_logs_or_status(stack, planned)
+
+
+def assert_no_identifier_in_logs_or_status(stack, planned: list[PlannedStudy]) -> None:  # type: ignore[no-untyped-def]
+    """No MRN, accession number or name in any process's log, nor in what status shows."""
+    status = run_cli(stack.env, "status")
+    texts = {"status": status.stdout + status.stderr}
+    texts |= {path.name: path.read_text() for path in stack.logs.glob("*.log")}
+    for item in planned:
+        for value in (item.spec.mrn, item.spec.accession_number, item.spec.patient_name):
+            for name, text in texts.items():
+                assert value not in text, f"{name} shows a patient identifier"
 
 
 def assert_status_agrees_with_disk(env: dict[str, str], planned: list[PlannedStudy]) -> None:
