@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any
 
@@ -126,14 +125,3 @@ def test_random_specs_are_plausible_unique_and_deterministic() -> None:
 
 def test_random_specs_respect_the_modalities_asked() -> None:
     assert {s.modality for s in random_specs(10, seed=1, modalities=("MR",))} == {"MR"}
-
-
-def test_thousand_instances_generate_in_well_under_two_seconds() -> None:
-    study = spec(series_count=10, instances_per_series=100)
-
-    start = time.perf_counter()
-    datasets = make_study(study)
-    elapsed = time.perf_counter() - start
-
-    assert len(datasets) == 1000
-    assert elapsed < 2.0

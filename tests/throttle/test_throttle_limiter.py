@@ -21,7 +21,7 @@ def test_transfer_times_out_with_throttled_error(redis_client: redis.Redis, arch
             limiter.transfer(timeout=0.3),
         ):
             pass
-        assert 0.3 <= time.monotonic() - start < 0.6
+        assert 0.3 <= time.monotonic() - start < 1.0
     with limiter.transfer(timeout=0):  # released on exit
         pass
 
@@ -90,7 +90,7 @@ def test_take_waits_for_the_bucket_and_times_out(redis_client: redis.Redis, arch
     limiter.take(1, timeout=0)
     start = time.monotonic()
     limiter.take(1, timeout=2)
-    assert 0.4 <= time.monotonic() - start < 0.7  # one token every 0.5 s
+    assert 0.4 <= time.monotonic() - start < 1.2  # one token every 0.5 s
     with pytest.raises(ThrottledError, match="no 1 rate token"):
         limiter.take(1, timeout=0.2)
 

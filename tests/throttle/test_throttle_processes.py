@@ -176,6 +176,6 @@ def test_rate_zero_pauses_without_busy_waiting_and_resumes_quickly(
         assert state == "acquired"
         assert resuming < at < resumed + 1.0, (at - resuming, resumed - resuming)
         assert sent <= 12, sent  # script (load) calls; no polling
-        assert cpu < 0.2, cpu
+        assert cpu < 0.5, cpu
     # Whole server, 2 s of pause with two waiters: a busy loop would be hundreds.
     assert during_pause <= 20, during_pause

@@ -7,10 +7,12 @@ and `pixl retry` delivers it once the secret is fixed; enqueueing again sends no
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
@@ -29,14 +31,38 @@ from uploaders.conftest import FTPSServer, OrthancServer
 from uploaders.sftp_server import SFTPServerState
 
 StackFactory = Callable[..., tuple[LocalStack, list[PlannedStudy], Path]]
+Exported = list[tuple[PlannedStudy, Study]]
 
 CT_MR, XRAY = "demo-ct-mr", "demo-xray"
-PROCESS = DEFAULT_WORKERS[1]
+PROCESS = DEFAULT_WORKERS[1]  # the worker that anonymises and uploads
 WRONG_PASSWORD = "not-the-ftps-pa55word"
 
 
+@dataclass
+class ZipServer:
+    """A server that stores one zip per study in a folder the test can read."""
+
+    scheme: str
+    host: str
+    port: int
+    root: Path
+    writes: list[str]  # every path the server opened for writing, in order
+
+    @classmethod
+    def ftps(cls, server: FTPSServer) -> ZipServer:
+        return cls("ftps", server.host, server.port, server.home, server.stored)
+
+    @classmethod
+    def sftp(cls, server: SFTPServerState) -> ZipServer:
+        return cls("sftp", server.host, server.port, server.root, server.written)
+
+    def clear(self, slug: str) -> None:
+        """The servers live for the whole run: start the project's folder empty."""
+        shutil.rmtree(self.root / slug, ignore_errors=True)
+
+
 def projects_with(tmp_path: Path, destinations: dict[str, tuple[str, str]]) -> Path:
-    """A copy of the repository's projects, each named one given `(dicom, parquet)`."""
+    """A copy of the repository's projects, each given its `(dicom, parquet)` destination."""
     folder = tmp_path / "projects"
     shutil.copytree(REPO_PROJECTS, folder)
     for slug, (dicom, parquet) in destinations.items():
@@ -77,16 +103,23 @@ def real_servers(broker: str, database: str, *parts: dict[str, str]) -> dict[str
     return env
 
 
-def clear(root: Path, *slugs: str) -> None:
-    """Servers live for the whole run: start each project's folder empty."""
-    for slug in slugs:
-        shutil.rmtree(root / slug, ignore_errors=True)
+def enqueue(stack: LocalStack, cohort: Path) -> str:
+    result = run_cli(stack.env, "enqueue", str(cohort))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
-def exported_of(
-    slug: str, planned: list[PlannedStudy], final: dict[str, Study]
-) -> list[tuple[PlannedStudy, Study]]:
-    """The project's studies the plan put in an archive, each exported with a location."""
+def in_archives(slug: str, planned: list[PlannedStudy], final: dict[str, Study]) -> list[Study]:
+    """The project's studies the plan put in the VNA or the PACS."""
+    return [
+        final[str(index)]
+        for index, item in enumerate(planned, start=1)
+        if item.project == slug and item.held_by != "nowhere"
+    ]
+
+
+def exported(slug: str, planned: list[PlannedStudy], final: dict[str, Study]) -> Exported:
+    """The project's studies in an archive, each recorded exported with a location."""
     pairs = []
     for index, item in enumerate(planned, start=1):
         if item.project != slug or item.held_by == "nowhere":
@@ -95,7 +128,7 @@ def exported_of(
         assert study.status is StudyStatus.EXPORTED, (index, study.status, study.last_error)
         assert study.location and study.pseudo_study_uid
         pairs.append((item, study))
-    assert pairs, f"the plan has no study of {slug}"
+    assert pairs, f"the plan has no study of {slug} in an archive"
     return pairs
 
 
@@ -106,46 +139,43 @@ def expected_instances(item: PlannedStudy, study: Study) -> int:
     return planted
 
 
+def identifiers(item: PlannedStudy) -> list[str]:
+    return [value for value in identifying_values(item.spec) if len(value) >= 4]
+
+
 def assert_deidentified(data: bytes, item: PlannedStudy, pseudo_study_uid: str) -> None:
-    values = [v.encode() for v in identifying_values(item.spec) if len(v) >= 4]
-    leaked = [v for v in values if v in data]
+    leaked = [value for value in identifiers(item) if value.encode() in data]
     assert not leaked, f"{len(leaked)} identifying values arrived at the destination"
     assert pydicom.dcmread(BytesIO(data)).StudyInstanceUID == pseudo_study_uid
 
 
-def writes_of(writes: list[str], slug: str, pseudo_study_uid: str) -> int:
-    """How often the server opened the study's zip for writing (always as `.part`)."""
-    return sum(path.endswith(f"{slug}/{pseudo_study_uid}.zip.part") for path in writes)
+def worker_log(stack: LocalStack) -> str:
+    return (stack.logs / f"worker-{PROCESS.name}.log").read_text()
 
 
 def uploads_logged(stack: LocalStack, slug: str, pseudo_study_uid: str) -> int:
-    log = (stack.logs / "worker-process.log").read_text()
-    return log.count(f"uploaded project={slug} study={pseudo_study_uid}")
+    """How often a worker sent the study (a skipped upload logs another line)."""
+    line = rf"uploaded project={re.escape(slug)} study={re.escape(pseudo_study_uid)}(\.zip)? "
+    return len(re.findall(line, worker_log(stack)))
 
 
-def assert_zips_delivered(
-    stack: LocalStack,
-    scheme: str,
-    server: tuple[str, int, Path, list[str]],
-    slug: str,
-    pairs: list[tuple[PlannedStudy, Study]],
-) -> None:
+def assert_zips_delivered(stack: LocalStack, server: ZipServer, slug: str, pairs: Exported) -> None:
     """One zip per study at `<slug>/<pseudo study UID>.zip`, written once, nothing else."""
-    host, port, root, writes = server
-    folder = root / slug
+    folder = server.root / slug
     delivered = sorted(path.name for path in folder.iterdir() if path.is_file())
     assert delivered == sorted(f"{study.pseudo_study_uid}.zip" for _, study in pairs)
     for item, study in pairs:
         uid = str(study.pseudo_study_uid)
-        assert study.location == f"{scheme}://{host}:{port}/{slug}/{uid}.zip"
-        assert writes_of(writes, slug, uid) == 1
+        where = f"{slug}/{uid}.zip"
+        assert study.location == f"{server.scheme}://{server.host}:{server.port}/{where}"
+        assert sum(path.endswith(f"{where}.part") for path in server.writes) == 1
         assert uploads_logged(stack, slug, uid) == 1
         with zipfile.ZipFile(folder / f"{uid}.zip") as archive:
             names = archive.namelist()
             assert len(names) == expected_instances(item, study)
             for name in names:
+                assert not [value for value in identifiers(item) if value in name]
                 assert_deidentified(archive.read(name), item, uid)
-                assert not any(v in name for v in identifying_values(item.spec) if len(v) >= 4)
 
 
 def orthanc_instances(server: OrthancServer, study_uid: str) -> list[str]:
@@ -158,12 +188,13 @@ def orthanc_instances(server: OrthancServer, study_uid: str) -> list[str]:
     )
     response.raise_for_status()
     found: list[str] = response.json()
-    return found
+    return sorted(found)
 
 
 def assert_dicomweb_delivered(
-    stack: LocalStack, server: OrthancServer, slug: str, pairs: list[tuple[PlannedStudy, Study]]
+    stack: LocalStack, server: OrthancServer, slug: str, pairs: Exported
 ) -> None:
+    """Orthanc holds every instance under the pseudonymised StudyInstanceUID, sent once."""
     for item, study in pairs:
         uid = str(study.pseudo_study_uid)
         assert study.location == f"{server.dicomweb_url}/studies/{uid}"
@@ -180,48 +211,41 @@ def assert_dicomweb_delivered(
             assert_deidentified(response.content, item, uid)
 
 
-def export_parquet(
-    stack: LocalStack, root: Path, slug: str, pairs: list[tuple[PlannedStudy, Study]]
+def assert_parquet_exported(
+    stack: LocalStack, server: ZipServer, slug: str, pairs: Exported
 ) -> None:
-    """`pixl export` puts the linker table (procedure -> pseudo study UID) at the server."""
+    """`pixl export` delivers the linker table (procedure -> pseudo study UID)."""
     result = run_cli(stack.env, "export", slug)
     assert result.returncode == 0, result.stderr
-    linkers = list(root.glob(f"{slug}/*/parquet/radiology/radiology.parquet"))
+    linkers = list(server.root.glob(f"{slug}/*/parquet/radiology/radiology.parquet"))
     assert len(linkers) == 1, linkers
     rows = pq.read_table(linkers[0]).to_pylist()
-    expected = {(int(s.procedure_occurrence_id), s.pseudo_study_uid) for _, s in pairs}
-    assert {(r["procedure_occurrence_id"], r["pseudo_study_uid"]) for r in rows} == expected
-    assert not list((root / slug).rglob("*.part")), "a half upload was left behind"
+    assert len(rows) == len(pairs)
+    expected = {(int(study.procedure_occurrence_id), study.pseudo_study_uid) for _, study in pairs}
+    assert {(row["procedure_occurrence_id"], row["pseudo_study_uid"]) for row in rows} == expected
+    assert not list((server.root / slug).rglob("*.part")), "a half upload was left behind"
 
 
-def snapshot(*folders: Path) -> dict[Path, tuple[int, int]]:
-    return {
-        path: (path.stat().st_ino, path.stat().st_mtime_ns)
-        for folder in folders
-        for path in folder.rglob("*")
-        if path.is_file()
-    }
-
-
-def enqueue(stack: LocalStack, cohort: Path) -> str:
-    result = run_cli(stack.env, "enqueue", str(cohort))
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+def files_on(server: ZipServer, slug: str) -> dict[Path, tuple[int, int]]:
+    """Each file of the project at the server, with its inode and modification time."""
+    files = [path for path in (server.root / slug).rglob("*") if path.is_file()]
+    return {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in files}
 
 
 def assert_enqueue_again_sends_nothing(
-    stack: LocalStack, cohort: Path, folders: list[Path], writes: list[list[str]]
+    stack: LocalStack, cohort: Path, servers: dict[str, ZipServer]
 ) -> None:
-    before, written, logged = snapshot(*folders), [len(w) for w in writes], worker_log(stack)
+    """The same cohort again: nothing is published, written nor uploaded."""
+    before = {slug: files_on(server, slug) for slug, server in servers.items()}
+    writes = [len(server.writes) for server in servers.values()]
+    uploads = worker_log(stack).count("uploaded project=")
+
     assert "total: enqueued 0 of" in enqueue(stack, cohort)
     time.sleep(2)
-    assert snapshot(*folders) == before
-    assert [len(w) for w in writes] == written
-    assert worker_log(stack).count("uploaded project=") == logged.count("uploaded project=")
 
-
-def worker_log(stack: LocalStack) -> str:
-    return (stack.logs / "worker-process.log").read_text()
+    assert {slug: files_on(server, slug) for slug, server in servers.items()} == before
+    assert [len(server.writes) for server in servers.values()] == writes
+    assert worker_log(stack).count("uploaded project=") == uploads
 
 
 def test_ftps_and_sftp_deliver_each_study_once_and_enqueue_again_sends_nothing(
@@ -232,8 +256,9 @@ def test_ftps_and_sftp_deliver_each_study_once_and_enqueue_again_sends_nothing(
     sftp_server: SFTPServerState,
     tmp_path: Path,
 ) -> None:
-    clear(ftps_server.home, CT_MR)
-    clear(sftp_server.root, XRAY)
+    ftps, sftp = ZipServer.ftps(ftps_server), ZipServer.sftp(sftp_server)
+    ftps.clear(CT_MR)
+    sftp.clear(XRAY)
     projects = projects_with(tmp_path, {CT_MR: ("ftps", "ftps"), XRAY: ("sftp", "sftp")})
     env = real_servers(
         rabbitmq_vhost, postgres_url, ftps_env(CT_MR, ftps_server), sftp_env(XRAY, sftp_server)
@@ -243,19 +268,10 @@ def test_ftps_and_sftp_deliver_each_study_once_and_enqueue_again_sends_nothing(
     enqueue(stack, cohort)
     final = wait_for_final(STUDIES)
 
-    ftps = (ftps_server.host, ftps_server.port, ftps_server.home, ftps_server.stored)
-    sftp = (sftp_server.host, sftp_server.port, sftp_server.root, sftp_server.written)
-    assert_zips_delivered(stack, "ftps", ftps, CT_MR, exported_of(CT_MR, planned, final))
-    assert_zips_delivered(stack, "sftp", sftp, XRAY, exported_of(XRAY, planned, final))
-    export_parquet(stack, ftps_server.home, CT_MR, exported_of(CT_MR, planned, final))
-    export_parquet(stack, sftp_server.root, XRAY, exported_of(XRAY, planned, final))
-
-    assert_enqueue_again_sends_nothing(
-        stack,
-        cohort,
-        [ftps_server.home / CT_MR, sftp_server.root / XRAY],
-        [ftps_server.stored, sftp_server.written],
-    )
+    for server, slug in ((ftps, CT_MR), (sftp, XRAY)):
+        assert_zips_delivered(stack, server, slug, exported(slug, planned, final))
+        assert_parquet_exported(stack, server, slug, exported(slug, planned, final))
+    assert_enqueue_again_sends_nothing(stack, cohort, {CT_MR: ftps, XRAY: sftp})
 
 
 def test_dicomweb_delivers_and_a_wrong_ftps_password_fails_until_fixed_and_retried(
@@ -266,7 +282,8 @@ def test_dicomweb_delivers_and_a_wrong_ftps_password_fails_until_fixed_and_retri
     orthanc_dicomweb: OrthancServer,
     tmp_path: Path,
 ) -> None:
-    clear(ftps_server.home, XRAY)
+    ftps = ZipServer.ftps(ftps_server)
+    ftps.clear(XRAY)
     projects = projects_with(tmp_path, {CT_MR: ("dicomweb", "none"), XRAY: ("ftps", "ftps")})
     fast_retries = {"PIXL_RETRIEVE_MAX_RETRIES": "1", "PIXL_RETRY_BACKOFF_SECONDS": "0.2"}
     env = real_servers(
@@ -281,21 +298,18 @@ def test_dicomweb_delivers_and_a_wrong_ftps_password_fails_until_fixed_and_retri
     enqueue(stack, cohort)
     final = wait_for_final(STUDIES)
 
-    assert_dicomweb_delivered(stack, orthanc_dicomweb, CT_MR, exported_of(CT_MR, planned, final))
-    refused = [
-        final[str(index)]
-        for index, item in enumerate(planned, start=1)
-        if item.project == XRAY and item.held_by != "nowhere"
-    ]
+    assert_dicomweb_delivered(stack, orthanc_dicomweb, CT_MR, exported(CT_MR, planned, final))
+    refused = in_archives(XRAY, planned, final)
     for study in refused:
         assert study.status is StudyStatus.FAILED, (study.status, study.last_error)
         assert study.location is None
         error = study.last_error or ""
         assert error.startswith("upload: ") and f"'{XRAY}--ftp--password'" in error, error
         assert WRONG_PASSWORD not in error and ftps_server.password not in error
-    assert not (ftps_server.home / XRAY).exists() or not list((ftps_server.home / XRAY).iterdir())
+    assert not list((ftps.root / XRAY).rglob("*")), "a refused login wrote something"
     logs = "".join(path.read_text() for path in stack.logs.glob("*.log"))
     assert WRONG_PASSWORD not in logs and ftps_server.password not in logs
+    # Each study tried twice (PIXL_RETRIEVE_MAX_RETRIES=1): one retry, then failed.
     assert logs.count(f"refused the login of user '{ftps_server.username}'") >= 2 * len(refused)
 
     # Workers read secrets once: fix the secret, restart the worker that uploads, retry.
@@ -307,15 +321,12 @@ def test_dicomweb_delivers_and_a_wrong_ftps_password_fails_until_fixed_and_retri
     assert f"re-enqueued {len(refused)} studies" in retried.stdout
     final = wait_for_final(STUDIES)
 
-    ftps = (ftps_server.host, ftps_server.port, ftps_server.home, ftps_server.stored)
-    assert_zips_delivered(stack, "ftps", ftps, XRAY, exported_of(XRAY, planned, final))
-    assert_dicomweb_delivered(stack, orthanc_dicomweb, CT_MR, exported_of(CT_MR, planned, final))
-    in_orthanc = {
-        str(s.pseudo_study_uid): orthanc_instances(orthanc_dicomweb, str(s.pseudo_study_uid))
-        for _, s in exported_of(CT_MR, planned, final)
-    }
+    assert_zips_delivered(stack, ftps, XRAY, exported(XRAY, planned, final))
+    assert_parquet_exported(stack, ftps, XRAY, exported(XRAY, planned, final))
+    ct_mr = exported(CT_MR, planned, final)
+    assert_dicomweb_delivered(stack, orthanc_dicomweb, CT_MR, ct_mr)
+    uids = [str(study.pseudo_study_uid) for _, study in ct_mr]
+    in_orthanc = {uid: orthanc_instances(orthanc_dicomweb, uid) for uid in uids}
 
-    assert_enqueue_again_sends_nothing(
-        stack, cohort, [ftps_server.home / XRAY], [ftps_server.stored]
-    )
-    assert {uid: orthanc_instances(orthanc_dicomweb, uid) for uid in in_orthanc} == in_orthanc
+    assert_enqueue_again_sends_nothing(stack, cohort, {XRAY: ftps})
+    assert {uid: orthanc_instances(orthanc_dicomweb, uid) for uid in uids} == in_orthanc
