@@ -84,6 +84,8 @@ def wait_until_finished(total: int) -> None:
     from pixl.status import extract_statuses, progress_bar
 
     deadline = time.monotonic() + TIMEOUT_SECONDS
+    # On a terminal one line redrawn in place; in a log, one line per change.
+    redraw, last = sys.stdout.isatty(), ""
     while time.monotonic() < deadline:
         statuses = extract_statuses()
         finished = sum(s.finished for s in statuses)
@@ -92,9 +94,15 @@ def wait_until_finished(total: int) -> None:
             for state, n in entry.counts.items():
                 counts[state] = counts.get(state, 0) + n
         detail = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-        print(f"\r  {progress_bar(finished, total)}  {detail}    ", end="", flush=True)
+        line = f"  {progress_bar(finished, total)}  {detail}"
+        if redraw:
+            print(f"\r{line}    ", end="", flush=True)
+        elif line != last:
+            print(line, flush=True)
+        last = line
         if finished >= total:
-            print()
+            if redraw:
+                print()
             return
         time.sleep(0.5)
     print()
