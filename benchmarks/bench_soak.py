@@ -609,6 +609,7 @@ class Soak:
                     f"  {name:<22} p50 {_pct(values, 50):8.2f}  p95 {_pct(values, 95):8.2f}  "
                     f"max {max(values):8.2f}"
                 )
+        self._report_queue_peaks()
         self._report_processes()
         self._report_counts(counts)
         print("\nworker, archive and cache logs:")
@@ -617,6 +618,16 @@ class Soak:
         exported_all = counts["exported"] == total
         print(f"\n{'OK' if exported_all else 'NOT OK'}: {counts['exported']} of {total} exported")
         return 0 if exported_all else 1
+
+    def _report_queue_peaks(self) -> None:
+        start = self.samples[0][0].at
+        peaks = []
+        for queue in QUEUES:
+            held = [(sum(d[queue]), s.at - start) for s, _, d in self.samples if queue in d]
+            if held:
+                most, at = max(held, key=lambda item: item[0])
+                peaks.append(f"{queue} {most} at {at:.0f} s")
+        print("queue peaks (ready + unacked): " + ", ".join(peaks))
 
     def _report_processes(self) -> None:
         first, last = self.samples[0][0], self.samples[-1][0]  # [0]: just before the enqueue
@@ -756,6 +767,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"run: {workdir}, vhost and database {name}, Redis DB 10")
     try:
         soak.start(cohort)

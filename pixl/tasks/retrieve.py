@@ -67,14 +67,16 @@ def _retrieve(task: Task, study_id: int, archive_name: str) -> bool:
     try:
         # The cluster-wide limit covers the archive's part only: one transfer slot while we
         # query and move, one token per study, shared by every worker on every machine.
-        with limiter.transfer(timeout=settings.throttle_wait_seconds), archive:
+        # The association opens only once both are granted, so it never idles in a wait.
+        with limiter.transfer(timeout=settings.throttle_wait_seconds):
             limiter.take(1, timeout=settings.throttle_wait_seconds)
-            study_uids = find_study_uids(
-                archive, study.study_uid, study.mrn, study.accession_number
-            )
-            if not study_uids:
-                return False
-            retrieved = retrieve_into_cache(archive, cache, study_uids, study.series_uid_list)
+            with archive:
+                study_uids = find_study_uids(
+                    archive, study.study_uid, study.mrn, study.accession_number
+                )
+                if not study_uids:
+                    return False
+                retrieved = retrieve_into_cache(archive, cache, study_uids, study.series_uid_list)
     except ThrottledError:
         # Paused or busy for a long time: back to the queue, keeping the chain, spending
         # no retry and piling nothing up in worker memory.
