@@ -32,12 +32,18 @@ def find_study_uids(
 ) -> list[str]:
     """C-FIND by Study Instance UID when known, else by Patient ID + Accession Number.
 
-    The latter may match several studies; all of them are taken.
+    The latter may match several studies; all of them are taken. An empty answer is asked
+    again once before it is believed: "not in this archive" re-routes or ends the study, and
+    pynetdicom 3.0 can lose a C-FIND response under load (the "unexpected C-FIND service
+    message" warning), which looks just like no match.
     """
-    if study_uid:
-        matches = archive.find_studies(study_uid=study_uid)
-    else:
-        matches = archive.find_studies(mrn=mrn, accession_number=accession_number)
+    for _ in range(2):
+        if study_uid:
+            matches = archive.find_studies(study_uid=study_uid)
+        else:
+            matches = archive.find_studies(mrn=mrn, accession_number=accession_number)
+        if matches:
+            break
     return sorted({match.study_uid for match in matches})
 
 
@@ -71,6 +77,13 @@ def fetch_study(
     differ, one series at a time.
     """
     expected = _expected_series(archive, study_uid, series_uids)
+    if not expected:
+        # The study matched, so it has series: an empty answer is a lost or refused
+        # response, never a study with nothing to fetch.
+        raise IncompleteTransferError(
+            f"Study {study_uid}: {archive.node} listed none of its series"
+            f"{' that the job names' if series_uids else ''}; will retry."
+        )
     held = cache.instances(study_uid)
     whole_series: list[str] = []
     moved = 0
@@ -108,6 +121,11 @@ def _verify(
                 f"{wanted} instances after C-MOVE from {archive.node}; will retry."
             )
         total += len(have)
+    if total == 0:
+        raise IncompleteTransferError(
+            f"Study {study_uid}: no instance is in the cache after C-MOVE from {archive.node}; "
+            "will retry."
+        )
     return total
 
 

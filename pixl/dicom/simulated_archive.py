@@ -106,6 +106,7 @@ class SimulatedArchive:
         refuse_instance_level_without_series: bool = False,
         abort_after: int | None = None,
         seconds_per_instance: float = 0.0,
+        empty_answers: Mapping[str, int] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.node = node
@@ -114,6 +115,9 @@ class SimulatedArchive:
         self.abort_after = abort_after
         # Slows each C-STORE sub-operation, as a busy archive does (throttle and crash tests).
         self.seconds_per_instance = seconds_per_instance
+        # Answer the first N C-FINDs at a level with no match, as a lost response looks to
+        # the SCU (pynetdicom can drop one under load): level -> N.
+        self.empty_answers = dict(empty_answers or {})
         self.instances: list[Instance] = []
         self._counts: Counter[tuple[str, str]] = Counter()  # (keyword, value) -> instances
         self._stats = ArchiveStats()
@@ -205,6 +209,12 @@ class SimulatedArchive:
             refusal.Status = UNABLE_TO_PROCESS
             refusal.ErrorComment = "IMAGE level query needs a SeriesInstanceUID"
             yield refusal, None
+            return
+        with self._lock:
+            lose = self.empty_answers.get(level, 0) > 0
+            if lose:
+                self.empty_answers[level] -= 1
+        if lose:
             return
         seen: set[str] = set()
         for instance in self._match(query, level):

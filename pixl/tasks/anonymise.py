@@ -53,6 +53,10 @@ def anonymise(self: Task, study_id: int) -> None:
         shutil.rmtree(output, ignore_errors=True)
         end_study(self, study_id, StudyStatus.FAILED, f"anonymise: {exc}")
         return
+    if not result.files and not result.dropped:
+        # Nothing was read at all: the cache lost the study, which is no project decision.
+        end_study(self, study_id, StudyStatus.FAILED, "anonymise: the raw cache held no instance")
+        return
     if not result.files:
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(result.dropped.items()))
         end_study(self, study_id, StudyStatus.EXCLUDED, f"no instance kept ({reasons})")

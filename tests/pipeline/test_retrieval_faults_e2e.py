@@ -45,3 +45,16 @@ def test_archive_that_keeps_failing_ends_as_failed_with_the_reason(stack_with_vn
     assert len(starts) == 1 + Settings().retrieve_max_retries  # the first try, then retries
     gaps = [later - earlier for earlier, later in pairwise(starts)]
     assert gaps[-1] > 2 * gaps[0]  # exponential back-off
+
+
+def test_lost_find_answers_are_asked_again_not_believed(stack_with_vna) -> None:  # type: ignore[no-untyped-def]
+    # The first STUDY-level and the first SERIES-level C-FIND come back empty, as a lost
+    # response does: the study must neither be re-routed as "not found" nor counted empty.
+    stack, _, cohort, archive = stack_with_vna(
+        studies=2, workers=ONE_RETRIEVER, empty_answers={"STUDY": 1, "SERIES": 1}
+    )
+    assert run_cli(stack.env, "enqueue", str(cohort)).returncode == 0
+    final = wait_for_final(2)
+    assert final["1"].status is StudyStatus.EXPORTED, final["1"].last_error
+    assert final["1"].n_instances == 6
+    assert final["2"].status is StudyStatus.NOT_FOUND
