@@ -117,3 +117,11 @@ def parquet_uploader(slug: str) -> ParquetUploader:
     assert settings.output_dir is not None
     name = _destination_name(config.destination.parquet)
     return make_parquet_uploader(name, config.alias, get_secret, settings.output_dir)
+
+
+def forget_destinations() -> None:
+    """Drop cached uploaders and secrets, so the next upload reads its credentials again
+    (after a refused login, say, once someone has corrected the secret)."""
+    uploader.cache_clear()
+    parquet_uploader.cache_clear()
+    get_secret.cache_clear()

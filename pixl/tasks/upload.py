@@ -32,6 +32,8 @@ def upload(self: Task, study_id: int) -> None:
         end_study(self, study_id, StudyStatus.FAILED, f"upload: {exc}")
         return
     except UploadError as exc:
+        # A corrected secret (in the secrets file or Key Vault) is then read on the next try.
+        components.forget_destinations()
         if exc.permanent or self.request.retries >= get_settings().retrieve_max_retries:
             end_study(self, study_id, StudyStatus.FAILED, f"upload: {exc}")
             return
