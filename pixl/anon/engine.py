@@ -45,9 +45,9 @@ from pixl.anon.config import ProjectConfig, series_number_key
 from pixl.anon.leaks import (
     PIXEL_DATA,
     STRING_VRS,
-    Leak,
     LeakCheck,
     ascii_text,
+    element_text,
     identifying_values_of,
     outside,
     pixel_range,
@@ -528,20 +528,21 @@ class Anonymiser:
 
         Drops what the project excludes, instances that are not readable DICOM or whose
         burned-in text cannot be removed (the others go on), and series with fewer than
-        `min_instances_per_series` kept instances. Every output is checked for the originals'
-        identifying values (each element at every depth, then the bytes outside the pixel
-        data, as `find_leaks` does, without reading the files back): on a hit, deletes what
-        it wrote and raises `AnonymisationError` naming file and tag, never the value.
+        `min_instances_per_series` kept instances. Every output is checked, once all are
+        written, for the identifying values of every original of the study (each element at
+        every depth, then the bytes outside the pixel data, as `find_leaks` does, from what
+        was kept in memory, not by reading the files back): on a hit, deletes what it wrote
+        and raises `AnonymisationError` naming file and tag, never the value.
         """
         result = StudyResult(pseudo_study_uid=None, pseudo_patient_id=None)
         dropped: Counter[str] = Counter()
         by_series: dict[str, list[Path]] = {}
         check = LeakCheck()
-        leaks: dict[Path, list[Leak]] = {}
+        texts: dict[Path, str] = {}  # the text of every element, for the check at the end
         outsides: dict[Path, list[tuple[bytes, int]]] = {}  # bytes outside the pixel data
         written: dict[Path, None] = {}  # ordered set
 
-        def attempt(source: bytes | Path) -> tuple[AnonymisedInstance, list[Leak]] | Dropped:
+        def attempt(source: bytes | Path) -> tuple[AnonymisedInstance, str] | Dropped:
             ds = _read(source)
             if isinstance(ds, Dropped):
                 return ds
@@ -560,9 +561,7 @@ class Anonymiser:
             instance = self.anonymise_dataset(ds, rules, participant_id)
             if isinstance(instance, Dropped):
                 return instance
-            # Elements now, against the values seen so far; bytes at the end, against all.
-            path = output_dir / f"{instance.sop_instance_uid}.dcm"
-            return instance, check.scan_dataset(ds, path)
+            return instance, element_text(ds)
 
         try:
             for source in sources:
@@ -577,7 +576,7 @@ class Anonymiser:
                             outcome.detail,
                         )
                     continue
-                instance, instance_leaks = outcome
+                instance, text = outcome
                 path = output_dir / f"{instance.sop_instance_uid}.dcm"
                 if path in written:
                     continue  # the same instance twice in the sources
@@ -586,7 +585,7 @@ class Anonymiser:
                 _atomic_write(path, instance.data)
                 written[path] = None
                 by_series.setdefault(instance.series_instance_uid, []).append(path)
-                leaks[path] = instance_leaks
+                texts[path] = text
                 outsides[path] = outside(instance.data, instance.pixel_range)
 
             for paths in by_series.values():
@@ -595,9 +594,11 @@ class Anonymiser:
                     for path in paths:
                         path.unlink()
                         del written[path]
-            found = [leak for path in written for leak in leaks[path]]
+            # Against the values of the whole study: elements, then the bytes of the others.
+            found = [leak for path in written for leak in check.scan_text(texts[path], path)]
+            flagged = {leak.file for leak in found}
             for path in written:
-                if not leaks[path]:
+                if path not in flagged:
                     raw = check.scan_bytes(outsides[path], path)
                     found += [raw] if raw is not None else []
         except BaseException:

@@ -4,6 +4,11 @@
 instance UIDs, institution, free text); `find_leaks` searches de-identified files for those
 values in every element at every depth, then in the file's raw bytes (pixel data aside) as
 a second net. A `Leak` says where, never what.
+
+Elements are searched all at once: `element_text` joins the text of every element of a
+dataset, at every depth, with NUL between elements, and one search of that text finds what a
+search of each element would (NUL is neither a digit nor a dot, so it ends a number or a UID
+as the end of an element does); the walk that names the element runs only after a hit.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
@@ -65,12 +71,29 @@ class Leak:
 
 
 def _vr_of(tag: int, elem: DataElement | RawDataElement) -> str:
-    if elem.VR:
-        return str(elem.VR)
+    return str(elem.VR) if elem.VR else _dictionary_vr(tag)
+
+
+@lru_cache(maxsize=4096)
+def _dictionary_vr(tag: int) -> str:
+    """The VR of an element read without one (implicit VR): the dictionary's, else UN."""
     try:
         return str(dictionary_VR(tag))
     except KeyError:
         return "UN"
+
+
+def _elements(ds: Dataset) -> list[tuple[int, DataElement | RawDataElement]]:
+    """The top-level (tag, element) pairs of `ds`, raw where not yet decoded.
+
+    `Dataset.items` without `get_item`'s per-tag overhead; a deferred element (read later,
+    its value still None) is read here so that no value escapes the walk.
+    """
+    pairs: list[tuple[int, DataElement | RawDataElement]] = list(ds.items())
+    for index, (tag, elem) in enumerate(pairs):
+        if isinstance(elem, RawDataElement) and elem.value is None and elem.length:
+            pairs[index] = (tag, ds.get_item(tag))
+    return pairs
 
 
 def _strings(value: object) -> Iterator[str]:
@@ -92,10 +115,15 @@ def ascii_text(value: bytes) -> str | None:
     return None
 
 
-def _texts(ds: Dataset, tag: int, raw: DataElement | RawDataElement, vr: str) -> Iterator[str]:
+def _texts(
+    ds: Dataset, tag: int, raw: DataElement | RawDataElement, vr: str, split: bool = True
+) -> Iterator[str]:
     """The values of an element as text, from the raw bytes when they are plain ASCII.
 
     Decoding ASCII ourselves avoids pydicom's conversion, the bulk of the cost of a scan.
+    With `split` false, a multi-valued ASCII value stays whole, backslashes and all: a search
+    finds in it all it would find in its values one by one (a backslash ends a number as the
+    end of a value does).
     """
     value = raw.value
     if isinstance(raw, RawDataElement) and isinstance(value, bytes):
@@ -104,7 +132,7 @@ def _texts(ds: Dataset, tag: int, raw: DataElement | RawDataElement, vr: str) ->
             return
         text = ascii_text(value)
         if text is not None:
-            yield from (text,) if vr in ("LT", "ST", "UT") else text.split("\\")
+            yield from text.split("\\") if split and vr not in ("LT", "ST", "UT") else (text,)
             return
         value = ds[tag].value
     yield from _strings(value)
@@ -124,10 +152,7 @@ def identifying_values_of(ds: Dataset, kept_tags: Collection[int] = ()) -> set[s
 
 
 def _collect(ds: Dataset, found: set[str], kept: set[str], kept_tags: Collection[int]) -> None:
-    for tag in list(ds.keys()):
-        raw = ds.get_item(tag)
-        if raw is None:
-            continue
+    for tag, raw in _elements(ds):
         vr = _vr_of(tag, raw)
         if vr == "SQ":
             for item in ds[tag].value or ():
@@ -178,14 +203,16 @@ class LeakCheck:
 
     UIDs (thousands per study) are matched as whole tokens against a set; the other values
     (a few dozen) by one regex, where digits must not touch other digits and text is a
-    case-insensitive substring. The regex is rebuilt only when a new non-UID value arrives,
-    which after a study's first instance is rare.
+    case-insensitive substring. The regex is built at the first search after a new non-UID
+    value arrived, so a study whose instances differ in dates or free text builds it once
+    when it searches them all at the end.
     """
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._uids: set[str] = set()
         self._raw_uids: set[bytes] = set()
         self._others: set[str] = set()
+        self._stale = False
         self._text: re.Pattern[str] | None = None
         self._raw: re.Pattern[bytes] | None = None
         self.add(values)
@@ -195,7 +222,6 @@ class LeakCheck:
         return not (self._uids or self._others)
 
     def add(self, values: Iterable[str]) -> None:
-        new = False
         for value in values:
             value = value.strip()
             if not _searchable(value):
@@ -205,43 +231,45 @@ class LeakCheck:
                 self._raw_uids.add(value.encode())
             elif value not in self._others:
                 self._others.add(value)
-                new = True
-        if new:
-            self._compile()
+                self._stale = True
 
-    def _compile(self) -> None:
-        others = sorted(self._others, key=len, reverse=True)
-        digits = [v for v in others if v.isdigit()]
-        texts = [v for v in others if not v.isdigit()]
-        # Raw bytes: each text as UTF-8 and as Latin-1, spelt as Latin-1 code points.
-        raw_texts = {
-            v.encode(encoding, "ignore").decode("latin-1")
-            for v in texts
-            for encoding in ("utf-8", "latin-1")
-        }
-        self._text = re.compile(_pattern(digits, texts), re.IGNORECASE)
-        raw_pattern = _pattern(digits, sorted(raw_texts, key=len, reverse=True))
-        self._raw = re.compile(raw_pattern.encode("latin-1"), re.IGNORECASE)
+    def _patterns(self) -> tuple[re.Pattern[str] | None, re.Pattern[bytes] | None]:
+        if self._stale:
+            self._stale = False
+            others = sorted(self._others, key=len, reverse=True)
+            # Only ASCII digits stand alone; other digits are searched as text.
+            digits = [v for v in others if v.isascii() and v.isdigit()]
+            texts = [v for v in others if not (v.isascii() and v.isdigit())]
+            # Raw bytes: each text as UTF-8 and as Latin-1, spelt as Latin-1 code points.
+            raw_texts = {
+                v.encode(encoding, "ignore").decode("latin-1")
+                for v in texts
+                for encoding in ("utf-8", "latin-1")
+            }
+            self._text = re.compile(_pattern(digits, texts), re.IGNORECASE)
+            raw_pattern = _pattern(digits, sorted(raw_texts, key=len, reverse=True))
+            self._raw = re.compile(raw_pattern.encode("latin-1"), re.IGNORECASE)
+        return self._text, self._raw
 
     def search(self, text: str) -> str | None:
         """The kind of the first identifying value in `text`, or None."""
-        if self._text is not None:
-            match = self._text.search(text)
+        pattern = self._patterns()[0]
+        if pattern is not None:
+            match = pattern.search(text)
             if match:
                 return _value_kind(match.group(0))
-        if self._uids and "." in text:
-            for token in _UID_TOKEN.findall(text):
-                if token in self._uids:
-                    return "UID"
+        if self._uids and "." in text and not self._uids.isdisjoint(_UID_TOKEN.findall(text)):
+            return "UID"
         return None
 
     def search_bytes(self, data: bytes) -> tuple[int, str] | None:
         """(offset, kind) of the first identifying value in `data`, or None."""
-        if self._raw is not None:
-            match = self._raw.search(data)
+        pattern = self._patterns()[1]
+        if pattern is not None:
+            match = pattern.search(data)
             if match:
                 return match.start(), _value_kind(match.group(0).decode("latin-1"))
-        if self._raw_uids:
+        if self._raw_uids and not self._raw_uids.isdisjoint(_UID_TOKEN_BYTES.findall(data)):
             for token in _UID_TOKEN_BYTES.finditer(data):
                 if token.group(0) in self._raw_uids:
                     return token.start(), "UID"
@@ -249,10 +277,24 @@ class LeakCheck:
 
     def scan_dataset(self, ds: Dataset, file: Path) -> list[Leak]:
         """Leaks in every element of `ds` (and its file meta) at every depth, pixel data aside."""
+        if self.search(element_text(ds)) is None:
+            return []  # no element holds a value: the walk below would find nothing
         meta = getattr(ds, "file_meta", None)
         leaks = list(_scan(meta, self, file, "file_meta")) if meta is not None else []
         leaks += _scan(ds, self, file, "")
         return leaks
+
+    def scan_text(self, text: str, file: Path) -> list[Leak]:
+        """Leaks in the elements of a written `file` whose `element_text` was `text`.
+
+        The elements are named by reading the file back, which happens only on a hit, on
+        the way to refusing the study.
+        """
+        kind = self.search(text)
+        if kind is None:
+            return []
+        named = self.scan_dataset(pydicom.dcmread(file, force=True), file)
+        return named or [Leak(file, "an element (not found again when read back)", kind)]
 
     def scan_bytes(self, parts: Iterable[tuple[bytes, int]], file: Path) -> Leak | None:
         """The first leak in the raw bytes of a file, given as (bytes, offset) parts."""
@@ -274,6 +316,31 @@ class LeakCheck:
         return leaks
 
 
+def element_text(ds: Dataset) -> str:
+    """The text of every element of `ds` (and its file meta) at every depth, pixel data
+    aside, NUL between elements: what `LeakCheck.search` needs to see of a dataset."""
+    pieces: list[str] = []
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        _gather(meta, pieces)
+    _gather(ds, pieces)
+    return "\x00".join(pieces)
+
+
+def _gather(ds: Dataset, pieces: list[str]) -> None:
+    for tag, raw in _elements(ds):
+        if tag == PIXEL_DATA:
+            continue
+        vr = _vr_of(tag, raw)
+        if vr in _NUMERIC_VRS:
+            continue
+        if vr == "SQ":
+            for item in ds[tag].value or ():
+                _gather(item, pieces)
+            continue
+        pieces.extend(_texts(ds, tag, raw, vr, split=False))
+
+
 def outside(data: bytes, pixel_range: tuple[int, int]) -> list[tuple[bytes, int]]:
     """The (bytes, offset) parts of `data` before and after the pixel data value."""
     start, end = pixel_range
@@ -286,9 +353,8 @@ def _path(prefix: str, tag: int) -> str:
 
 
 def _scan(ds: Dataset, check: LeakCheck, file: Path, prefix: str) -> Iterator[Leak]:
-    for tag in list(ds.keys()):
-        raw = ds.get_item(tag)
-        if raw is None or tag == PIXEL_DATA:
+    for tag, raw in _elements(ds):
+        if tag == PIXEL_DATA:
             continue
         vr = _vr_of(tag, raw)
         if vr in _NUMERIC_VRS:

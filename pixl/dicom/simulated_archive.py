@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,15 @@ COUNT_KEYS = {
     "NumberOfSeriesRelatedInstances": "SeriesInstanceUID",
 }
 UID_KEYS = {"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"}
+#: Keys looked up in an index when a query gives them exact values, most selective first;
+#: a query with none of them (wildcards, universal matching) scans every instance.
+INDEXES = (
+    ("SOPInstanceUID",),
+    ("SeriesInstanceUID",),
+    ("StudyInstanceUID",),
+    ("PatientID", "AccessionNumber"),
+)
+WILDCARDS = ("*", "?")
 
 #: PS3.4 C.4.1.1.4 / C.4.2.1.5 statuses used here.
 PENDING = 0xFF00
@@ -91,6 +101,7 @@ class ArchiveStats:
     moves: int = 0
     instances_sent: int = 0
     peak_concurrent_associations: int = 0
+    full_scans: int = 0  # C-FINDs and C-MOVEs with no exact key to look up
     instances_per_move: list[int] = field(default_factory=list)
     move_started_at: list[float] = field(default_factory=list)  # time.monotonic()
 
@@ -120,6 +131,8 @@ class SimulatedArchive:
         self.empty_answers = dict(empty_answers or {})
         self.instances: list[Instance] = []
         self._counts: Counter[tuple[str, str]] = Counter()  # (keyword, value) -> instances
+        # INDEXES entry -> its keys' values -> positions in `instances`, ascending
+        self._indexes: dict[tuple[str, ...], dict[tuple[str, ...], list[int]]] = {}
         self._stats = ArchiveStats()
         self._open_associations = 0
         self._lock = threading.Lock()
@@ -181,6 +194,11 @@ class SimulatedArchive:
         self._counts = Counter(
             (key, instance.attrs[key]) for instance in self.instances for key in COUNT_KEYS.values()
         )
+        self._indexes = {keys: {} for keys in INDEXES}
+        for position, instance in enumerate(self.instances):
+            for keys, index in self._indexes.items():
+                values = tuple(instance.attrs[key] for key in keys)
+                index.setdefault(values, []).append(position)
 
     def _on_conn_open(self, event: Event) -> None:
         set_tcp_nodelay(event)
@@ -247,15 +265,34 @@ class SimulatedArchive:
         """Instances matching every non-empty key of `query` valid at `level` (PS3.4 C.2.2.2).
 
         UIDs match exactly or against a UID list; other keys match with `*` and `?` wildcards.
+        An exact unique key, or PatientID and AccessionNumber, narrows the instances to check
+        through an index; without one, every instance is checked.
         """
-        conditions: list[tuple[str, Any]] = [
-            (key, query.get(key)) for key in MATCH_KEYS[level] if query.get(key)
-        ]
+        conditions = {key: query.get(key) for key in MATCH_KEYS[level] if query.get(key)}
+        candidates, looked_up = self._lookup(conditions)
+        rest = [(key, value) for key, value in conditions.items() if key not in looked_up]
         return [
             instance
-            for instance in self.instances
-            if all(_key_matches(key, value, instance.attrs[key]) for key, value in conditions)
+            for instance in candidates
+            if all(_key_matches(key, value, instance.attrs[key]) for key, value in rest)
         ]
+
+    def _lookup(self, conditions: Mapping[str, Any]) -> tuple[list[Instance], tuple[str, ...]]:
+        """The instances that may match `conditions`, in index order, and the keys they match
+        already: those of the first index given exact values, else every instance and none."""
+        for keys, index in self._indexes.items():
+            wanted: list[list[str]] = []
+            for key in keys:
+                values = _exact_values(key, conditions[key]) if key in conditions else None
+                if values is None:
+                    break
+                wanted.append(values)
+            else:
+                positions = {p for values in product(*wanted) for p in index.get(values, ())}
+                return [self.instances[p] for p in sorted(positions)], keys
+        with self._lock:
+            self._stats.full_scans += 1
+        return self.instances, ()
 
     def _on_c_move(self, event: Event) -> Iterator[Any]:
         """EVT_C_MOVE: destination, number of sub-operations, then one C-STORE per instance."""
@@ -287,10 +324,23 @@ class SimulatedArchive:
                 self._stats.instances_sent += 1
 
 
+def _uids(wanted: Any) -> list[str]:
+    """A UID key's value as the list of UIDs it matches (one, or a UID list)."""
+    wanted_list = list(wanted) if isinstance(wanted, MultiValue | list) else [wanted]
+    return [str(uid) for uid in wanted_list]
+
+
+def _exact_values(key: str, wanted: Any) -> list[str] | None:
+    """The values `wanted` matches exactly at `key`; None if it is a wildcard pattern."""
+    if key in UID_KEYS:
+        return _uids(wanted)
+    text = str(wanted)
+    return None if any(wildcard in text for wildcard in WILDCARDS) else [text]
+
+
 def _key_matches(key: str, wanted: Any, value: str) -> bool:
     if key in UID_KEYS:
-        wanted_list = list(wanted) if isinstance(wanted, MultiValue | list) else [wanted]
-        return value in {str(uid) for uid in wanted_list}
+        return value in _uids(wanted)
     pattern = str(wanted).replace("[", "[[]")
     return fnmatchcase(value, pattern)
 

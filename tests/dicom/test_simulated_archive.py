@@ -10,7 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dicom_helpers import STUDY_A, STUDY_C, free_port, layout
-from pydicom.dataset import Dataset
+from pydicom import dcmwrite
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 from pynetdicom import AE
 
 from pixl.dicom.cache import FolderCache
@@ -22,7 +24,9 @@ from pixl.settings import DicomNode
 StartArchive = Callable[..., SimulatedArchive]
 
 
-def c_find(archive: SimulatedArchive, model: str, **keys: str) -> tuple[int, list[Dataset]]:
+def c_find(
+    archive: SimulatedArchive, model: str, **keys: str | list[str]
+) -> tuple[int, list[Dataset]]:
     """Final status and identifiers of one C-FIND."""
     ae = AE(ae_title="TEST")
     ae.add_requested_context(model)
@@ -156,3 +160,64 @@ def test_peak_concurrent_associations(start_archive: StartArchive) -> None:
         thread.join()
     DicomArchive(archive.node, "PIXL", timeout=5).echo()
     assert archive.stats.peak_concurrent_associations == 3
+
+
+def write_headers(folder: Path, studies: int, series: int, instances: int) -> None:
+    """Header-only files (no pixels): `studies` x `series` x `instances`, quick to write."""
+    for study in range(studies):
+        for serie in range(series):
+            for instance in range(instances):
+                ds = Dataset()
+                ds.file_meta = FileMetaDataset()
+                ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+                ds.SOPClassUID = SecondaryCaptureImageStorage
+                ds.SOPInstanceUID = f"1.2.3.{study}.{serie}.{instance}"
+                ds.SeriesInstanceUID = f"1.2.3.{study}.{serie}"
+                ds.StudyInstanceUID = f"1.2.3.{study}"
+                ds.PatientID = f"MRN{study // 2}"
+                ds.AccessionNumber = f"ACC{study}"
+                ds.Modality = "OT"
+                dcmwrite(folder / f"{ds.SOPInstanceUID}.dcm", ds, enforce_file_format=True)
+
+
+def test_exact_keys_are_looked_up_without_scanning(tmp_path: Path) -> None:
+    """2,000 instances: a C-FIND by exact UIDs or MRN + accession scans none of them."""
+    write_headers(tmp_path, studies=100, series=2, instances=10)
+    node = DicomNode(ae_title="VNA", host="127.0.0.1", port=free_port())
+    archive = SimulatedArchive(tmp_path, node, {})
+    archive.start()
+    try:
+        assert len(archive.instances) == 2000
+        study = {"QueryRetrieveLevel": "STUDY", "NumberOfStudyRelatedInstances": ""}
+        _, by_uid = c_find(archive, STUDY_ROOT_FIND, StudyInstanceUID="1.2.3.41", **study)
+        _, by_accession = c_find(
+            archive, PATIENT_ROOT_FIND, PatientID="MRN20", AccessionNumber="ACC41",
+            StudyInstanceUID="", **study,
+        )  # fmt: skip
+        _, series = c_find(
+            archive, STUDY_ROOT_FIND, QueryRetrieveLevel="SERIES", StudyInstanceUID="1.2.3.41",
+            SeriesInstanceUID="", NumberOfSeriesRelatedInstances="",
+        )  # fmt: skip
+        _, images = c_find(
+            archive, STUDY_ROOT_FIND, QueryRetrieveLevel="IMAGE", StudyInstanceUID="1.2.3.41",
+            SeriesInstanceUID="1.2.3.41.1", SOPInstanceUID=["1.2.3.41.1.7", "1.2.3.41.1.2", "9"],
+        )  # fmt: skip
+        assert archive.stats.full_scans == 0
+        for found in (by_uid, by_accession):
+            assert [(d.StudyInstanceUID, d.NumberOfStudyRelatedInstances) for d in found] == [
+                ("1.2.3.41", 20)
+            ]
+        assert {(d.SeriesInstanceUID, d.NumberOfSeriesRelatedInstances) for d in series} == {
+            ("1.2.3.41.0", 10),
+            ("1.2.3.41.1", 10),
+        }
+        assert {d.SOPInstanceUID for d in images} == {"1.2.3.41.1.7", "1.2.3.41.1.2"}
+
+        _, wildcard = c_find(
+            archive, STUDY_ROOT_FIND, QueryRetrieveLevel="STUDY", PatientID="MRN20",
+            AccessionNumber="ACC4*", StudyInstanceUID="",
+        )  # fmt: skip
+        assert {d.StudyInstanceUID for d in wildcard} == {"1.2.3.40", "1.2.3.41"}
+        assert archive.stats.full_scans == 1
+    finally:
+        archive.stop()

@@ -7,6 +7,7 @@ and `pixl retry` delivers it once the secret is fixed; enqueueing again sends no
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -23,7 +24,7 @@ import yaml
 from pipeline_support import STUDIES, run_cli, wait_for_final
 
 from pixl.demo import REPO_PROJECTS, PlannedStudy
-from pixl.local_stack import DEFAULT_WORKERS, LocalStack, stop_process
+from pixl.local_stack import DEFAULT_WORKERS, LocalStack
 from pixl.records import Study, StudyStatus
 from pixl.secrets import env_var_for
 from pixl.synthetic import identifying_values
@@ -290,10 +291,17 @@ def test_dicomweb_delivers_and_a_wrong_ftps_password_fails_until_fixed_and_retri
         rabbitmq_vhost,
         postgres_url,
         dicomweb_env(CT_MR, orthanc_dicomweb),
-        ftps_env(XRAY, ftps_server, password=WRONG_PASSWORD),
+        ftps_env(XRAY, ftps_server),
         fast_retries,
     )
+    # The password lives in the secrets file, where an operator can correct it while the
+    # workers run (a variable in a worker's environment cannot change).
+    password_secret = f"{XRAY}--ftp--password"
+    del env[env_var_for(password_secret)]
     stack, planned, cohort = stack_factory(env, projects_dir=projects)
+    secrets_file = Path(stack.env["PIXL_DATA_DIR"]) / "secrets.json"
+    secrets = json.loads(secrets_file.read_text())
+    secrets_file.write_text(json.dumps(secrets | {password_secret: WRONG_PASSWORD}))
 
     enqueue(stack, cohort)
     final = wait_for_final(STUDIES)
@@ -312,10 +320,8 @@ def test_dicomweb_delivers_and_a_wrong_ftps_password_fails_until_fixed_and_retri
     # Each study tried twice (PIXL_RETRIEVE_MAX_RETRIES=1): one retry, then failed.
     assert logs.count(f"refused the login of user '{ftps_server.username}'") >= 2 * len(refused)
 
-    # Workers read secrets once: fix the secret, restart the worker that uploads, retry.
-    stack.env |= ftps_env(XRAY, ftps_server)
-    stop_process(stack.processes[f"worker-{PROCESS.name}"])
-    stack.start_worker(PROCESS)
+    # Correct the secret in the file and retry: the running workers read it again.
+    secrets_file.write_text(json.dumps(secrets | {password_secret: ftps_server.password}))
     retried = run_cli(stack.env, "retry", "--project", XRAY)
     assert retried.returncode == 0, retried.stderr
     assert f"re-enqueued {len(refused)} studies" in retried.stdout
