@@ -46,9 +46,9 @@ from pixl.anon.leaks import (
     PIXEL_DATA,
     STRING_VRS,
     LeakCheck,
+    StudyValues,
     ascii_text,
     element_text,
-    identifying_values_of,
     outside,
     pixel_range,
 )
@@ -538,6 +538,7 @@ class Anonymiser:
         dropped: Counter[str] = Counter()
         by_series: dict[str, list[Path]] = {}
         check = LeakCheck()
+        originals = StudyValues()
         texts: dict[Path, str] = {}  # the text of every element, for the check at the end
         outsides: dict[Path, list[tuple[bytes, int]]] = {}  # bytes outside the pixel data
         written: dict[Path, None] = {}  # ordered set
@@ -555,9 +556,7 @@ class Anonymiser:
             if excluded is not None:
                 return excluded
             rules = self.rules_for(ds)
-            check.add(
-                v for v in identifying_values_of(ds, rules.kept) if v.upper() not in _DUMMY_TEXTS
-            )
+            check.add(v for v in originals.of(ds, rules.kept) if v.upper() not in _DUMMY_TEXTS)
             instance = self.anonymise_dataset(ds, rules, participant_id)
             if isinstance(instance, Dropped):
                 return instance

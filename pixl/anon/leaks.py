@@ -14,7 +14,7 @@ as the end of an element does); the walk that names the element runs only after 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
@@ -30,6 +30,7 @@ MIN_TEXT_LENGTH = 4
 # Short numbers (series numbers, rows, "1234") occur by chance: only longer ones are searched.
 MIN_DIGITS_LENGTH = 6
 PIXEL_DATA = 0x7FE00010
+SPECIFIC_CHARACTER_SET = 0x00080005
 _STANDARD_UID_ROOT = "1.2.840.10008."
 
 _IDENTIFYING_KEYWORDS = (
@@ -145,18 +146,68 @@ def identifying_values_of(ds: Dataset, kept_tags: Collection[int] = ()) -> set[s
     `IDENTIFYING_TAGS`, and every non-standard UID. Values of elements in `kept_tags` (the
     project keeps them on purpose) are left out.
     """
-    found: set[str] = set()
-    kept: set[str] = set()
-    _collect(ds, found, kept, kept_tags)
-    return {v for v in found - kept if _searchable(v)}
+    return StudyValues().of(ds, kept_tags)
 
 
-def _collect(ds: Dataset, found: set[str], kept: set[str], kept_tags: Collection[int]) -> None:
+_SequenceKey = tuple[int, bytes, bool | None, bool | None, str | None, Collection[int]]
+
+
+class StudyValues:
+    """`identifying_values_of` for the instances of one study, which mostly repeat the same
+    sequences (other patient IDs, request attributes): a top-level sequence met before with
+    the same bytes, encoding, character set and kept tags gives what it gave then, without
+    being decoded again. Everything else is read from each instance."""
+
+    def __init__(self) -> None:
+        self._sequences: dict[_SequenceKey, tuple[set[str], set[str]]] = {}
+
+    def of(self, ds: Dataset, kept_tags: Collection[int] = ()) -> set[str]:
+        """`identifying_values_of(ds, kept_tags)`."""
+        found: set[str] = set()
+        kept: set[str] = set()
+        _collect(ds, found, kept, kept_tags, self._sequence)
+        return {v for v in found - kept if _searchable(v)}
+
+    def _sequence(
+        self, ds: Dataset, tag: int, raw: RawDataElement, kept_tags: Collection[int]
+    ) -> tuple[set[str], set[str]]:
+        charset = ds.get_item(SPECIFIC_CHARACTER_SET)
+        key = (
+            tag,
+            raw.value or b"",
+            raw.is_implicit_VR,
+            raw.is_little_endian,
+            None if charset is None else str(charset.value),
+            kept_tags if isinstance(kept_tags, frozenset) else frozenset(kept_tags),
+        )
+        values = self._sequences.get(key)
+        if values is None:
+            values = self._sequences[key] = (set(), set())
+            for item in ds[tag].value or ():
+                _collect(item, *values, kept_tags, None)
+        return values
+
+
+def _collect(
+    ds: Dataset,
+    found: set[str],
+    kept: set[str],
+    kept_tags: Collection[int],
+    sequence: Callable[[Dataset, int, RawDataElement, Collection[int]], tuple[set[str], set[str]]]
+    | None,
+) -> None:
     for tag, raw in _elements(ds):
         vr = _vr_of(tag, raw)
+        if vr == "UN":  # a public element stored as UN is read as its dictionary VR
+            vr = _dictionary_vr(tag)
         if vr == "SQ":
+            if sequence is not None and isinstance(raw, RawDataElement):
+                sequence_found, sequence_kept = sequence(ds, tag, raw, kept_tags)
+                found |= sequence_found
+                kept |= sequence_kept
+                continue
             for item in ds[tag].value or ():
-                _collect(item, found, kept, kept_tags)
+                _collect(item, found, kept, kept_tags, None)
             continue
         if vr not in ("PN", "UI") and tag not in IDENTIFYING_TAGS:
             continue
@@ -189,13 +240,32 @@ def _value_kind(match: str) -> str:
     return "text"
 
 
-def _pattern(digits: list[str], texts: list[str]) -> str:
-    parts = []
-    if digits:
-        parts.append(rf"(?<![0-9])(?:{'|'.join(map(re.escape, digits))})(?![0-9])")
-    if texts:
-        parts.append("|".join(map(re.escape, texts)))
-    return "|".join(parts)
+def _pattern(digits: Iterable[str], texts: Iterable[str]) -> str:
+    """One alternative per value, each starting with its first character, which lets `re`
+    skip ahead to the positions where one could start (when the pattern is case-sensitive).
+
+    A number must not touch other digits: the character after it is no digit, nor the one
+    before it (looked at from after its first digit: no digit then a digit behind).
+    """
+    return "|".join(
+        [rf"{re.escape(v[0])}(?<![0-9][0-9]){re.escape(v[1:])}(?![0-9])" for v in digits]
+        + [re.escape(v) for v in texts]
+    )
+
+
+@lru_cache(maxsize=4096)
+def _ascii_fold(char: str) -> str:
+    """The lower-case ASCII characters that `char` matches when `re` ignores case: itself
+    lowered for ASCII, "s" for the long s, "k" for the Kelvin sign, none for most others.
+    (Never more than one in Python 3.11, over all of Unicode; `LeakCheck` copes if so.)"""
+    if char.isascii():
+        return char.lower()
+    pattern = re.compile(re.escape(char), re.IGNORECASE)
+    return "".join(sorted({a.lower() for a in map(chr, range(128)) if pattern.fullmatch(a)}))
+
+
+def _compiled(pattern: str, flags: int = 0) -> re.Pattern[str] | None:
+    return re.compile(pattern, flags) if pattern else None
 
 
 class LeakCheck:
@@ -206,6 +276,12 @@ class LeakCheck:
     case-insensitive substring. The regex is built at the first search after a new non-UID
     value arrived, so a study whose instances differ in dates or free text builds it once
     when it searches them all at the end.
+
+    Case is ignored by lowering what is searched rather than by `re.IGNORECASE`, which makes
+    `re` try every value at every position, several times slower: ASCII text and raw bytes
+    are lowered (`str.lower` and `bytes.lower` on ASCII do what `re` does when it ignores
+    case there) and searched for the values as they would match there (`_ascii_fold`);
+    text that is not ASCII is searched with `re.IGNORECASE`, as ever.
     """
 
     def __init__(self, values: Iterable[str] = ()) -> None:
@@ -213,8 +289,10 @@ class LeakCheck:
         self._raw_uids: set[bytes] = set()
         self._others: set[str] = set()
         self._stale = False
-        self._text: re.Pattern[str] | None = None
-        self._raw: re.Pattern[bytes] | None = None
+        self._text: re.Pattern[str] | None = None  # ignoring case, for text that is not ASCII
+        self._ascii: re.Pattern[str] | None = None  # for lowered ASCII text
+        self._raw: re.Pattern[bytes] | None = None  # for lowered bytes
+        self._fold = True  # whether `_ascii` may stand in for `_text` on ASCII text
         self.add(values)
 
     @property
@@ -233,40 +311,50 @@ class LeakCheck:
                 self._others.add(value)
                 self._stale = True
 
-    def _patterns(self) -> tuple[re.Pattern[str] | None, re.Pattern[bytes] | None]:
-        if self._stale:
-            self._stale = False
-            others = sorted(self._others, key=len, reverse=True)
-            # Only ASCII digits stand alone; other digits are searched as text.
-            digits = [v for v in others if v.isascii() and v.isdigit()]
-            texts = [v for v in others if not (v.isascii() and v.isdigit())]
-            # Raw bytes: each text as UTF-8 and as Latin-1, spelt as Latin-1 code points.
-            raw_texts = {
-                v.encode(encoding, "ignore").decode("latin-1")
-                for v in texts
-                for encoding in ("utf-8", "latin-1")
-            }
-            self._text = re.compile(_pattern(digits, texts), re.IGNORECASE)
-            raw_pattern = _pattern(digits, sorted(raw_texts, key=len, reverse=True))
-            self._raw = re.compile(raw_pattern.encode("latin-1"), re.IGNORECASE)
-        return self._text, self._raw
+    def _compile(self) -> None:
+        self._stale = False
+        others = sorted(self._others, key=len, reverse=True)
+        # Only ASCII digits stand alone; other digits are searched as text.
+        digits = [v for v in others if v.isascii() and v.isdigit()]
+        texts = [v for v in others if not (v.isascii() and v.isdigit())]
+        # Raw bytes: each text as UTF-8 and as Latin-1, spelt as Latin-1 code points; what
+        # Latin-1 cannot encode as "?", as pydicom writes it then (dropping it instead would
+        # leave a stub, "ð" of "ðŞ", that matches bytes of other values).
+        raw_texts = {
+            v.encode(encoding, "replace").lower().decode("latin-1")
+            for v in texts
+            for encoding in ("utf-8", "latin-1")
+        }
+        # ASCII text: each text as it would match there when `re` ignores case; a text with a
+        # character that matches no ASCII one cannot be there.
+        folds = [[_ascii_fold(char) for char in v] for v in texts]
+        ascii_texts = {"".join(fold) for fold in folds if all(fold)}
+        self._text = _compiled(_pattern(digits, texts), re.IGNORECASE)
+        self._ascii = _compiled(_pattern(digits, sorted(ascii_texts, key=len, reverse=True)))
+        self._fold = all(len(char) <= 1 for fold in folds for char in fold)
+        raw_pattern = _pattern(digits, sorted(raw_texts, key=len, reverse=True))
+        self._raw = re.compile(raw_pattern.encode("latin-1")) if raw_pattern else None
 
     def search(self, text: str) -> str | None:
         """The kind of the first identifying value in `text`, or None."""
-        pattern = self._patterns()[0]
-        if pattern is not None:
-            match = pattern.search(text)
-            if match:
-                return _value_kind(match.group(0))
+        if self._stale:
+            self._compile()
+        if text.isascii() and self._fold:
+            match = self._ascii.search(text.lower()) if self._ascii is not None else None
+        else:
+            match = self._text.search(text) if self._text is not None else None
+        if match:
+            return _value_kind(match.group(0))
         if self._uids and "." in text and not self._uids.isdisjoint(_UID_TOKEN.findall(text)):
             return "UID"
         return None
 
     def search_bytes(self, data: bytes) -> tuple[int, str] | None:
         """(offset, kind) of the first identifying value in `data`, or None."""
-        pattern = self._patterns()[1]
-        if pattern is not None:
-            match = pattern.search(data)
+        if self._stale:
+            self._compile()
+        if self._raw is not None:
+            match = self._raw.search(data.lower())  # same length: offsets hold
             if match:
                 return match.start(), _value_kind(match.group(0).decode("latin-1"))
         if self._raw_uids and not self._raw_uids.isdisjoint(_UID_TOKEN_BYTES.findall(data)):

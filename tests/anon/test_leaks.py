@@ -6,10 +6,12 @@ import dataclasses
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 
-from pixl.anon.leaks import find_leaks, identifying_values_of
+from pixl.anon.leaks import LeakCheck, StudyValues, find_leaks, identifying_values_of
 from pixl.synthetic import identifying_values, make_study, random_specs, write_study
 
 (SPEC,) = random_specs(1, seed=11, modalities=("MR",))
@@ -112,3 +114,49 @@ def test_nested_sequences_are_searched(tmp_path: Path) -> None:
 def test_no_values_no_leaks(tmp_path: Path) -> None:
     files = write_study(SPEC, tmp_path)
     assert find_leaks(files, {"F", ""}) == []
+
+
+def test_case_is_ignored_as_re_ignores_it_on_ascii_text(tmp_path: Path) -> None:
+    # The long s (U+017F) and the Kelvin sign (U+212A) match "s" and "k" when case is
+    # ignored; ASCII text is searched lowered, and must still find them.
+    ds = _minimal(make_study(SPEC)[0], StudyDescription="seen by DR SMITHKLINE")
+    path = _write(ds, tmp_path / "a.dcm")
+    (leak,) = find_leaks([path], {"\u017fmith\u212aline"})
+    assert leak.tag_path == "StudyDescription"
+    assert find_leaks([path], {"\u017fmith\u00e9"}) == []  # "é" is in no ASCII text
+
+
+def test_numbers_stand_alone_at_the_edges_of_raw_bytes() -> None:
+    check = LeakCheck({"12345678"})
+    assert check.search_bytes(b"12345678 rest") == (0, "number or date")
+    assert check.search_bytes(b"x912345678") is None
+    assert check.search_bytes(b"x\x00123456789") is None
+    assert check.search("12345678") == "number or date"
+    assert check.search("012345678") is None
+
+
+def test_values_added_after_a_search_are_searched_for() -> None:
+    check = LeakCheck({"TAYLOR"})
+    assert check.search("dr jones") is None
+    check.add(["JONES", "2.25.123"])
+    assert check.search("dr jones") == "text"
+    assert check.search("ref 2.25.123") == "UID"
+    assert check.search("ref 2.25.1234") is None
+
+
+def test_study_values_are_those_of_each_instance() -> None:
+    spec = dataclasses.replace(SPEC, instances_per_series=3)
+    originals = StudyValues()
+    for ds in make_study(spec):
+        assert originals.of(ds) == identifying_values_of(ds.copy())
+    kept = frozenset({0x00100020})  # PatientID, also inside OtherPatientIDsSequence
+    for ds in make_study(spec):
+        assert originals.of(ds, kept) == identifying_values_of(ds.copy(), kept)
+
+
+def test_a_public_element_stored_as_un_is_read_by_its_dictionary_vr() -> None:
+    ds = Dataset()
+    ds.OperatorsName = "PLACEHOLDER"
+    raw = RawDataElement(BaseTag(0x00081070), "UN", 16, b"OPERATOR^SECRET ", 0, False, True)
+    ds._dict[BaseTag(0x00081070)] = raw  # as read from a file that says UN
+    assert {"OPERATOR^SECRET", "OPERATOR", "SECRET"} <= identifying_values_of(ds)

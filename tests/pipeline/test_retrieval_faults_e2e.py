@@ -58,3 +58,4 @@ def test_lost_find_answers_are_asked_again_not_believed(stack_with_vna) -> None:
     assert final["1"].status is StudyStatus.EXPORTED, final["1"].last_error
     assert final["1"].n_instances == 6
     assert final["2"].status is StudyStatus.NOT_FOUND
+    assert archive.empty_answers == {"STUDY": 0, "SERIES": 0}  # both losses happened
