@@ -10,7 +10,6 @@ import pytest
 import redis
 
 from pixl.throttle.cli import ARCHIVE_OF_QUEUE
-from pixl.throttle.limits import limits_key
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -47,11 +46,11 @@ def archive(redis_client: redis.Redis) -> Iterator[str]:
 
 @pytest.fixture
 def cli_redis(redis_url: str) -> Iterator[redis.Redis]:
-    """The CLI writes the real archives' keys: use a database of their own, emptied after."""
+    """The CLI writes the real archives' keys: database 13 is the tests' own, so it starts
+    from no limits (anything left by an interrupted run is removed) and is emptied after."""
     client = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/13")
     for archive in ARCHIVE_OF_QUEUE.values():
-        if client.exists(limits_key(archive)):
-            pytest.skip(f"Redis database 13 already holds limits for '{archive}'")
+        delete_keys(client, archive)
     yield client
     for archive in ARCHIVE_OF_QUEUE.values():
         delete_keys(client, archive)
