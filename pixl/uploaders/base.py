@@ -1,11 +1,15 @@
-"""The destination interface every uploader implements, and the zip helper they share."""
+"""The destination interface every uploader implements, and what they share: the zip
+helper, secret names, credential hints."""
 
 from __future__ import annotations
 
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import Protocol
+
+from pixl.errors import ConfigError
 
 # A fixed timestamp and mode make the zip of the same files byte-identical every time, so
 # its size tells whether a study already delivered is the one about to be delivered.
@@ -79,3 +83,33 @@ def parquet_path(project_slug: str, extract_datetime_slug: str, relative: str) -
     if clean.is_absolute() or ".." in clean.parts:
         raise ValueError(f"parquet path '{relative}' must be relative and stay inside the extract")
     return f"{project_slug}/{extract_datetime_slug}/parquet/{clean}"
+
+
+def destination_secret(alias_or_slug: str, destination: str, field: str) -> str:
+    """A destination's secret name, `<alias-or-slug>--<destination>--<field>` as in PIXL."""
+    return f"{alias_or_slug}--{destination}--{field}"
+
+
+def credentials_hint(alias_or_slug: str, destination: str) -> str:
+    """What an authentication error tells the operator to check (names, never values)."""
+    username = destination_secret(alias_or_slug, destination, "username")
+    password = destination_secret(alias_or_slug, destination, "password")
+    return f"secrets '{username}' and '{password}'"
+
+
+def read_secrets(
+    alias_or_slug: str, destination: str, fields: Iterable[str], get_secret: Callable[[str], str]
+) -> dict[str, str]:
+    """The destination's secrets by field name."""
+    return {f: get_secret(destination_secret(alias_or_slug, destination, f)) for f in fields}
+
+
+def port_from_secret(alias_or_slug: str, destination: str, value: str) -> int:
+    """The `port` secret as a number, or a ConfigError naming the secret."""
+    try:
+        return int(value)
+    except ValueError:
+        secret = destination_secret(alias_or_slug, destination, "port")
+        raise ConfigError(
+            source=f"secret '{secret}'", field=None, problem="is not a port number"
+        ) from None

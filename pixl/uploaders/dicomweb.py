@@ -17,6 +17,7 @@ import pydicom
 import requests
 
 from pixl.errors import UploadError
+from pixl.uploaders.base import credentials_hint, destination_secret, read_secrets
 from pixl.uploaders.http import HttpTarget
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,6 @@ SECRET_FIELDS = ("url", "username", "password")
 _SOP_INSTANCE_UID = "00080018"
 _FAILED_SOP_SEQUENCE = "00081198"
 _DICOM_JSON = "application/dicom+json"
-
-
-def secret_name(alias_or_slug: str, field: str) -> str:
-    """The name of a DICOMweb secret, e.g. `myproject--dicomweb--url`."""
-    return f"{alias_or_slug}--dicomweb--{field}"
 
 
 class DicomWebUploader:
@@ -190,16 +186,13 @@ def dicomweb_from_secrets(
 ) -> DicomWebUploader:
     """An uploader from secrets `<alias>--dicomweb--{url,username,password}`; the URL is the
     DICOMweb root, e.g. `https://pacs.example/dicom-web`."""
-    values = {field: get_secret(secret_name(alias_or_slug, field)) for field in SECRET_FIELDS}
+    values = read_secrets(alias_or_slug, "dicomweb", SECRET_FIELDS, get_secret)
     return DicomWebUploader(
         values["url"],
         values["username"],
         values["password"],
         verify=verify,
-        credentials_hint=(
-            f"secrets '{secret_name(alias_or_slug, 'username')}' and "
-            f"'{secret_name(alias_or_slug, 'password')}'"
-        ),
-        url_hint=f"secret '{secret_name(alias_or_slug, 'url')}'",
+        credentials_hint=credentials_hint(alias_or_slug, "dicomweb"),
+        url_hint=f"secret '{destination_secret(alias_or_slug, 'dicomweb', 'url')}'",
         timeout=timeout,
     )

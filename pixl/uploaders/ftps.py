@@ -15,17 +15,18 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from pixl.errors import ConfigError, UploadError
-from pixl.uploaders.base import parquet_path, zip_study
+from pixl.errors import UploadError
+from pixl.uploaders.base import (
+    credentials_hint,
+    parquet_path,
+    port_from_secret,
+    read_secrets,
+    zip_study,
+)
 
 log = logging.getLogger(__name__)
 
 SECRET_FIELDS = ("host", "port", "username", "password")
-
-
-def secret_name(alias_or_slug: str, field: str) -> str:
-    """PIXL's name for an FTPS secret, e.g. `myproject--ftp--host`."""
-    return f"{alias_or_slug}--ftp--{field}"
 
 
 class _FTPS(ftplib.FTP_TLS):
@@ -195,23 +196,13 @@ def ftps_from_secrets(
     ssl_context: ssl.SSLContext | None = None,
 ) -> FTPSUploader:
     """An uploader configured from secrets `<alias>--ftp--{host,port,username,password}`."""
-    values = {field: get_secret(secret_name(alias_or_slug, field)) for field in SECRET_FIELDS}
-    try:
-        port = int(values["port"])
-    except ValueError:
-        raise ConfigError(
-            source=f"secret '{secret_name(alias_or_slug, 'port')}'",
-            field=None,
-            problem="is not a port number",
-        ) from None
+    values = read_secrets(alias_or_slug, "ftp", SECRET_FIELDS, get_secret)
+    port = port_from_secret(alias_or_slug, "ftp", values["port"])
     return FTPSUploader(
         values["host"],
         port,
         values["username"],
         values["password"],
         ssl_context=ssl_context,
-        credentials_hint=(
-            f"secrets '{secret_name(alias_or_slug, 'username')}' and "
-            f"'{secret_name(alias_or_slug, 'password')}'"
-        ),
+        credentials_hint=credentials_hint(alias_or_slug, "ftp"),
     )

@@ -19,18 +19,20 @@ from pathlib import Path
 import paramiko
 
 from pixl.errors import ConfigError, SecretNotFoundError, UploadError
-from pixl.uploaders.base import parquet_path, zip_study
+from pixl.uploaders.base import (
+    credentials_hint,
+    destination_secret,
+    parquet_path,
+    port_from_secret,
+    read_secrets,
+    zip_study,
+)
 
 log = logging.getLogger(__name__)
 
 SECRET_FIELDS = ("host", "port", "username", "password")
 HOST_KEY_FIELD = "known-host-key"
 ALLOW_UNKNOWN_HOSTS_ENV = "PIXL_SFTP_ALLOW_UNKNOWN_HOSTS"
-
-
-def secret_name(alias_or_slug: str, field: str) -> str:
-    """The name of an SFTP secret, e.g. `myproject--sftp--host` (as in PIXL)."""
-    return f"{alias_or_slug}--sftp--{field}"
 
 
 def parse_host_key(text: str) -> paramiko.PKey:
@@ -230,16 +232,9 @@ def sftp_from_secrets(
 ) -> SFTPUploader:
     """An uploader from secrets `<alias>--sftp--{host,port,username,password}` and the
     optional `<alias>--sftp--known-host-key`."""
-    values = {field: get_secret(secret_name(alias_or_slug, field)) for field in SECRET_FIELDS}
-    key_secret = secret_name(alias_or_slug, HOST_KEY_FIELD)
-    try:
-        port = int(values["port"])
-    except ValueError:
-        raise ConfigError(
-            source=f"secret '{secret_name(alias_or_slug, 'port')}'",
-            field=None,
-            problem="is not a port number",
-        ) from None
+    values = read_secrets(alias_or_slug, "sftp", SECRET_FIELDS, get_secret)
+    key_secret = destination_secret(alias_or_slug, "sftp", HOST_KEY_FIELD)
+    port = port_from_secret(alias_or_slug, "sftp", values["port"])
     try:
         key_text: str | None = get_secret(key_secret)
     except SecretNotFoundError:
@@ -261,10 +256,7 @@ def sftp_from_secrets(
         values["password"],
         host_key=host_key,
         allow_unknown_hosts=allow_unknown_hosts,
-        credentials_hint=(
-            f"secrets '{secret_name(alias_or_slug, 'username')}' and "
-            f"'{secret_name(alias_or_slug, 'password')}'"
-        ),
+        credentials_hint=credentials_hint(alias_or_slug, "sftp"),
         host_key_hint=(
             f"Put the server's public key in secret '{key_secret}' (a line of "
             f"`ssh-keyscan -p {port} {values['host']}`), or set {ALLOW_UNKNOWN_HOSTS_ENV}=true "

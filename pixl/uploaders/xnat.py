@@ -30,7 +30,7 @@ import xnat
 from xnat.exceptions import XNATError, XNATLoginFailedError
 
 from pixl.errors import ConfigError, UploadError
-from pixl.uploaders.base import zip_study
+from pixl.uploaders.base import credentials_hint, read_secrets, zip_study
 
 if TYPE_CHECKING:
     from pixl.anon.config import XnatDestinationOptions
@@ -43,11 +43,6 @@ OVERWRITE_ENV = "XNAT_OVERWRITE"
 DESTINATIONS = ("/archive", "/prearchive")
 OVERWRITES = ("none", "append", "delete")
 IMPORT_HANDLER = "DICOM-zip"
-
-
-def secret_name(alias_or_slug: str, field: str) -> str:
-    """The name of an XNAT secret, e.g. `myproject--xnat--host` (as in PIXL)."""
-    return f"{alias_or_slug}--xnat--{field}"
 
 
 class XnatUploader:
@@ -231,7 +226,7 @@ def xnat_from_secrets(
     overwrite come from the project's `xnat_destination_options`, else from the
     environment variables `XNAT_DESTINATION` and `XNAT_OVERWRITE`, else `/archive`, `none`.
     """
-    values = {field: get_secret(secret_name(alias_or_slug, field)) for field in SECRET_FIELDS}
+    values = read_secrets(alias_or_slug, "xnat", SECRET_FIELDS, get_secret)
     host = values["host"] if "://" in values["host"] else f"https://{values['host']}"
     if options is not None:
         destination, overwrite = str(options.destination.value), str(options.overwrite.value)
@@ -245,9 +240,6 @@ def xnat_from_secrets(
         project_id,
         destination=destination,
         overwrite=overwrite,
-        credentials_hint=(
-            f"secrets '{secret_name(alias_or_slug, 'username')}' and "
-            f"'{secret_name(alias_or_slug, 'password')}'"
-        ),
+        credentials_hint=credentials_hint(alias_or_slug, "xnat"),
         timeout=timeout,
     )
