@@ -9,7 +9,6 @@ leaves `pending` records, which the next enqueue of the same cohort publishes ag
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -224,6 +223,5 @@ def enqueue(
             done += len(batch)
             if progress is not None:
                 progress(done, total)
-    counts = Counter({(e.project_slug): e.published for e in summary.extracts})
-    log.info("enqueued %s: %s", path, dict(counts))
+    log.info("enqueued %d of %d studies from %s", summary.published, summary.jobs, path)
     return summary

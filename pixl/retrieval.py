@@ -22,9 +22,16 @@ log = logging.getLogger(__name__)
 class Retrieved:
     """What retrieval left in the cache for one job."""
 
-    study_uids: list[str]
-    n_instances: int
+    held: dict[str, int]  # study UID -> instances held, verified
     moved: int
+
+    @property
+    def study_uids(self) -> list[str]:
+        return list(self.held)
+
+    @property
+    def n_instances(self) -> int:
+        return sum(self.held.values())
 
 
 def find_study_uids(
@@ -133,9 +140,9 @@ def retrieve_into_cache(
     archive: DicomArchive, cache: RawCache, study_uids: list[str], series_uids: Sequence[str]
 ) -> Retrieved:
     """Fetch every matched study into the cache, each verified complete."""
-    total = moved = 0
+    held: dict[str, int] = {}
+    moved = 0
     for study_uid in study_uids:
-        held, moved_now = fetch_study(archive, cache, study_uid, series_uids)
-        total += held
+        held[study_uid], moved_now = fetch_study(archive, cache, study_uid, series_uids)
         moved += moved_now
-    return Retrieved(study_uids=study_uids, n_instances=total, moved=moved)
+    return Retrieved(held=held, moved=moved)

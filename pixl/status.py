@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
@@ -92,8 +91,8 @@ def render(statuses: list[ExtractStatus]) -> str:
     for entry in statuses:
         lines.append(f"{entry.project_slug}  extract {entry.extract_datetime}")
         lines.append("  " + progress_bar(entry.finished, entry.total))
-        ordered = Counter({s: entry.counts[s] for s in ORDER if s in entry.counts})
-        lines.append("  " + "  ".join(f"{s}={n}" for s, n in ordered.items()))
+        in_order = [f"{s}={entry.counts[s]}" for s in ORDER if s in entry.counts]
+        lines.append("  " + "  ".join(in_order))
         if entry.exported_last_hour:
             lines.append(f"  exported in the last hour: {entry.exported_last_hour}")
         if entry.waiting_for_pacs:

@@ -92,8 +92,8 @@ def _retrieve(task: Task, study_id: int, archive_name: str) -> bool:
         raise task.retry(exc=exc, countdown=backoff_seconds(task.request.retries)) from exc
 
     if not study.series_uids:
-        for study_uid in study_uids:
-            mark_cached(study_uid, sum(len(s) for s in cache.instances(study_uid).values()))
+        for study_uid, n_instances in retrieved.held.items():
+            mark_cached(study_uid, n_instances)
     set_status(
         study_id,
         StudyStatus.RETRIEVED,
